@@ -1,0 +1,403 @@
+//! Coroutines (Go's G): the task record, the switch between a coroutine and its worker, and the
+//! coroutine-side API (`park`, `yield_now`, `current`).
+//!
+//! # Ownership of a coroutine's stack
+//!
+//! A [`Task`] is shared (`Arc`) by its run queue entries, the runtime's registry, join handles
+//! and [`Coroutine`] handles, but its stack (the corosensei coroutine in [`Task::coro`]) is
+//! touched by one party only: whoever holds the *run token*. The token is handed over by the
+//! run queues (a push/pop pair is a release/acquire hand-off) and by the park protocol
+//! (`state.rs`): a worker gets it by popping the task, keeps it while the coroutine runs, and
+//! gives it up by pushing the task again, by committing a park, or by finishing the task.
+//!
+//! # Finding the current coroutine
+//!
+//! Code on a coroutine's stack can migrate to another OS thread at every switch, so nothing
+//! thread-local may be cached across one (see DESIGN.md, "Soundness"). The worker stores a
+//! pointer to a [`Context`] (on the worker's own stack) in a thread-local before each resume;
+//! coroutine code reads it through [`context`], which is `#[inline(never)]` and returns a copy,
+//! so the compiler can neither hoist the thread-local address across a switch nor keep a stale
+//! value in a register. After a switch the code calls `context()` again.
+
+pub(crate) mod generator;
+pub(crate) mod local;
+pub(crate) mod overflow;
+pub mod stack;
+pub mod state;
+
+use crate::join::Waiter;
+use crate::runtime::{worker::Worker, Shared};
+use state::ParkState;
+use std::cell::{Cell, UnsafeCell};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// A coroutine body on its stack.
+pub(crate) type Coro = corosensei::Coroutine<Resume, Suspend, (), stack::Stack>;
+pub(crate) type Yielder = corosensei::Yielder<Resume, Suspend>;
+
+/// What a worker passes to a coroutine when it resumes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// Carry on.
+    Run,
+    /// The runtime is shutting down: unwind (see `Runtime`'s drop).
+    Shutdown,
+}
+
+/// Why a coroutine switched back to its worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suspend {
+    /// `yield_now`: requeue at the back.
+    Yield,
+    /// `park`: commit the park (see `state.rs`).
+    Park,
+}
+
+/// A unique identifier of a coroutine, never reused within a process.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct CoroutineId(u64);
+
+impl CoroutineId {
+    fn next() -> CoroutineId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        CoroutineId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id as a number (ids start at 1 and increase).
+    pub fn as_u64(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The runtime's record of one coroutine.
+pub(crate) struct Task {
+    pub(crate) id: CoroutineId,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) park: ParkState,
+    pub(crate) shared: Arc<Shared>,
+    /// The coroutine and its stack; `None` once finished. Run-token holder only.
+    coro: UnsafeCell<Option<Coro>>,
+    /// Set by the coroutine itself when it first runs; read only on its own stack.
+    yielder: Cell<*const Yielder>,
+    /// Coroutine-local values. Read and written only on the coroutine's own stack.
+    pub(crate) locals: UnsafeCell<local::LocalMap>,
+    /// Guard range and size of the stack, for overflow reports (immutable after creation).
+    guard: (usize, usize),
+    /// Whether the gap is a soft guard, checked after each switch-out.
+    soft_guard: bool,
+    stack_size: usize,
+    /// Slot in the runtime's registry (written under the registry shard's lock).
+    pub(crate) registry_slot: AtomicUsize,
+    /// Index of the worker that last ran it (run-token holder only), to count migrations.
+    pub(crate) last_worker: Cell<usize>,
+}
+
+// SAFETY: the fields that are not thread-safe by themselves (`coro`, `yielder`, `locals`,
+// `last_worker`) are only accessed by the holder of the run token (see the module docs), which is
+// handed between threads with release/acquire synchronisation; so at any time one thread accesses
+// them, and every access happens-after the previous holder's. The corosensei coroutine is `!Send`
+// because its stack may hold `!Send` values; moving a suspended one to another thread is the
+// migration argued in DESIGN.md, "Soundness". The rest of the fields are `Sync` already.
+unsafe impl Send for Task {}
+// SAFETY: see `Send` above: shared access goes through atomics or through the run token.
+unsafe impl Sync for Task {}
+
+impl Task {
+    /// Creates a task whose body is `body`, on `stack`.
+    ///
+    /// # Safety
+    /// Everything `body` borrows must stay valid until the coroutine finishes or is dropped
+    /// (`Coroutine::with_stack_unchecked`'s contract). `spawn` passes `'static` closures;
+    /// `scope` and `block_on` wait for completion before the borrows end.
+    pub(crate) unsafe fn new<F>(shared: Arc<Shared>, name: Option<String>, stack: stack::Stack, body: F) -> Task
+    where
+        F: FnOnce() + Send,
+    {
+        let guard = stack.guard_range();
+        let soft_guard = !stack.is_guarded();
+        let stack_size = stack.size();
+        let entry = move |yielder: &Yielder, first: Resume| {
+            if first == Resume::Shutdown {
+                // Never started: dropping `body` runs its captures' destructors.
+                drop(body);
+                return;
+            }
+            let ctx = context();
+            // SAFETY: the worker set a valid context before resuming us.
+            let task = unsafe { &*(*ctx).task };
+            task.yielder.set(yielder);
+            body();
+            local::drop_all();
+        };
+        // SAFETY: forwarded to our caller (see above).
+        let coro = unsafe { Coro::with_stack_unchecked(stack, entry) };
+        Task {
+            id: CoroutineId::next(),
+            name: name.map(String::into_boxed_str),
+            park: ParkState::new(),
+            shared,
+            coro: UnsafeCell::new(Some(coro)),
+            yielder: Cell::new(std::ptr::null()),
+            locals: UnsafeCell::new(local::LocalMap::default()),
+            guard,
+            soft_guard,
+            stack_size,
+            registry_slot: AtomicUsize::new(usize::MAX),
+            last_worker: Cell::new(usize::MAX),
+        }
+    }
+
+    /// Resumes the coroutine on this thread with `input` until it switches back.
+    /// Returns `None` when it finished, in which case its stack has been released.
+    ///
+    /// # Safety
+    /// The caller holds the run token.
+    pub(crate) unsafe fn resume(&self, worker: Option<&Worker>, input: Resume) -> Option<Suspend> {
+        // SAFETY: the caller holds the run token, so nobody else touches `coro`.
+        let slot = unsafe { &mut *self.coro.get() };
+        let coro = slot.as_mut()?;
+        let ctx = Context {
+            task: self,
+            worker: worker.map_or(std::ptr::null(), |w| w as *const Worker),
+        };
+        set_context(&ctx);
+        overflow::set_running(Some(self.overflow_info()));
+        let result = coro.resume(input);
+        overflow::set_running(None);
+        set_context(std::ptr::null());
+        match result {
+            corosensei::CoroutineResult::Yield(why) => {
+                if self.soft_guard && !stack::soft_guard_sample_intact(self.guard.0) {
+                    overflow::report_and_abort(&self.overflow_info());
+                }
+                Some(why)
+            }
+            corosensei::CoroutineResult::Return(()) => {
+                let coro = slot.take().expect("just returned");
+                let stack = coro.into_stack();
+                if !stack.soft_guard_fully_intact() {
+                    overflow::report_and_abort(&self.overflow_info());
+                }
+                match worker {
+                    Some(w) => w.release_stack(stack),
+                    None => drop(stack),
+                }
+                None
+            }
+        }
+    }
+
+    /// Whether the coroutine has finished (run-token holder, or after the runtime stopped).
+    pub(crate) fn is_done(&self) -> bool {
+        // SAFETY: read by the run-token holder (the shutdown drain, after all workers stopped).
+        unsafe { (*self.coro.get()).is_none() }
+    }
+
+    /// Gives up on a coroutine that will not unwind: its stack is leaked on purpose, because
+    /// freeing memory that live frames may still point into would be unsound.
+    ///
+    /// # Safety
+    /// The caller holds the run token.
+    pub(crate) unsafe fn abandon(&self) {
+        // SAFETY: the caller holds the run token.
+        if let Some(coro) = unsafe { (*self.coro.get()).take() } {
+            std::mem::forget(coro);
+        }
+    }
+
+    fn overflow_info(&self) -> overflow::Running {
+        let (name_ptr, name_len) = self.name.as_deref().map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
+        overflow::Running {
+            guard_lo: self.guard.0,
+            guard_hi: self.guard.1,
+            id: self.id.0,
+            stack_size: self.stack_size,
+            name_ptr,
+            name_len,
+        }
+    }
+
+    /// A new strong reference to this task.
+    pub(crate) fn to_arc(&self) -> Arc<Task> {
+        let ptr = self as *const Task;
+        // SAFETY: every `Task` is created inside an `Arc` (`runtime::spawn` is the only
+        // constructor's caller) and `self` proves that allocation is alive, so adding a strong
+        // count and materialising an `Arc` from the same pointer is what `Arc::clone` does.
+        unsafe {
+            Arc::increment_strong_count(ptr);
+            Arc::from_raw(ptr)
+        }
+    }
+
+    /// Switches from this coroutine back to its worker. Must be called on this task's stack.
+    fn suspend(&self, why: Suspend) -> Resume {
+        let yielder = self.yielder.get();
+        debug_assert!(!yielder.is_null());
+        // SAFETY: `yielder` was set by this coroutine's entry and lives as long as the coroutine
+        // (it is part of its stack frame at the root); we are running on that coroutine.
+        unsafe { (*yielder).suspend(why) }
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if let Some(coro) = self.coro.get_mut() {
+            // Only reachable for a task that was never resumed and is dropped without going
+            // through the runtime (e.g. a spawn that failed half-way); a started task is always
+            // driven to completion or abandoned by the runtime's shutdown before its last
+            // reference goes.
+            debug_assert!(!coro.started(), "dropping a suspended coroutine");
+            if !coro.started() {
+                coro.force_unwind();
+            }
+        }
+    }
+}
+
+/// What the running coroutine can find about where it runs. Lives on the worker's stack for the
+/// duration of one resume.
+pub(crate) struct Context {
+    pub(crate) task: *const Task,
+    /// The worker, or null when the runtime's shutdown drain runs the coroutine.
+    pub(crate) worker: *const Worker,
+}
+
+thread_local! {
+    static CONTEXT: Cell<*const Context> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The context of the coroutine running on this thread, or null on a plain thread.
+///
+/// `#[inline(never)]` and a copy, re-read after every switch: see the module docs.
+#[inline(never)]
+pub(crate) fn context() -> *const Context {
+    CONTEXT.with(|c| c.get())
+}
+
+#[inline(never)]
+fn set_context(ctx: *const Context) {
+    CONTEXT.with(|c| c.set(ctx));
+}
+
+/// The task running on this thread, if any.
+pub(crate) fn current_task<'a>() -> Option<&'a Task> {
+    let ctx = context();
+    // SAFETY: a non-null context points at the live `Context` of the resume in progress on this
+    // thread, whose task outlives the resume. The returned reference is used only on this
+    // coroutine's stack, and the task (kept alive by the registry while it runs) outlives it.
+    (!ctx.is_null()).then(|| unsafe { &*(*ctx).task })
+}
+
+/// The worker of the coroutine running on this thread, if any (`None` on plain threads and in
+/// the shutdown drain). Must not be kept across a switch.
+pub(crate) fn current_worker<'a>() -> Option<&'a Worker> {
+    let ctx = context();
+    // SAFETY: as in `current_task`; the worker outlives every resume it performs. Callers use
+    // the reference before any switch (documented above).
+    unsafe { (!ctx.is_null() && !(*ctx).worker.is_null()).then(|| &*(*ctx).worker) }
+}
+
+/// The payload a coroutine unwinds with when its runtime shuts down.
+#[derive(Debug)]
+pub struct Cancelled;
+
+fn after_switch(resume: Resume) {
+    if resume == Resume::Shutdown && !std::thread::panicking() {
+        // No panic hook, no message: this is the runtime unwinding the coroutine on purpose.
+        std::panic::resume_unwind(Box::new(Cancelled));
+    }
+}
+
+/// Blocks the current coroutine until its token is made available (like `std::thread::park`).
+///
+/// Each coroutine has a token, initially absent. `park` consumes it if present and returns at
+/// once; otherwise it suspends the coroutine (never the OS thread) until [`Coroutine::unpark`]
+/// supplies it. An `unpark` that comes before the `park` is therefore not lost. As with threads,
+/// `park` may also return spuriously, so call it in a loop that checks a condition.
+///
+/// Called from a plain thread (outside any coroutine) it is `std::thread::park`.
+pub fn park() {
+    let Some(task) = current_task() else {
+        std::thread::park();
+        return;
+    };
+    if task.park.try_take_token() {
+        return;
+    }
+    let resume = task.suspend(Suspend::Park);
+    after_switch(resume);
+}
+
+/// Gives up the worker to other runnable coroutines; this one goes to the back of its
+/// processor's run queue. Called from a plain thread, it is `std::thread::yield_now`.
+pub fn yield_now() {
+    let Some(task) = current_task() else {
+        std::thread::yield_now();
+        return;
+    };
+    let resume = task.suspend(Suspend::Yield);
+    after_switch(resume);
+}
+
+/// A handle to a coroutine, like `std::thread::Thread`: cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct Coroutine {
+    pub(crate) task: Arc<Task>,
+}
+
+impl Coroutine {
+    /// The coroutine's unique id.
+    pub fn id(&self) -> CoroutineId {
+        self.task.id
+    }
+
+    /// The name given with [`Builder::name`](crate::Builder::name), if any.
+    pub fn name(&self) -> Option<&str> {
+        self.task.name.as_deref()
+    }
+
+    /// Makes the coroutine's park token available: wakes it if it is parked, or makes its next
+    /// [`park`] return at once. Callable from any thread or coroutine.
+    pub fn unpark(&self) {
+        if self.task.park.unpark() == state::Unparked::Schedule {
+            self.task.shared.schedule_woken(self.task.clone());
+        }
+    }
+}
+
+impl fmt::Debug for Coroutine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Coroutine")
+            .field("id", &self.task.id)
+            .field("name", &self.task.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The handle of the coroutine that calls it.
+///
+/// # Panics
+/// When called outside a coroutine; use [`try_current`] in code that runs in both worlds.
+pub fn current() -> Coroutine {
+    try_current().expect("corun::current() called outside a coroutine")
+}
+
+/// The handle of the calling coroutine, or `None` on a plain thread.
+pub fn try_current() -> Option<Coroutine> {
+    let task = current_task()?;
+    Some(Coroutine {
+        task: task.to_arc(),
+    })
+}
+
+impl Waiter {
+    /// The waiter for whoever is calling: the current coroutine, or this thread.
+    pub(crate) fn current() -> Waiter {
+        match try_current() {
+            Some(c) => Waiter::Coroutine(c),
+            None => Waiter::Thread(std::thread::current()),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Reporting stack overflows: a SIGSEGV/SIGBUS handler on an alternate signal stack.
+//!
+//! Before resuming a coroutine, a worker publishes the coroutine's guard range, id, name and
+//! stack size in a thread-local [`Running`] record. A fault inside the guard range of the
+//! coroutine running on the faulting thread is an overflow: the handler writes one line with
+//! `write(2)` (async-signal-safe, no allocation) and aborts. Any other fault is passed to the
+//! handler that was installed before ours (std's own, or the default action), so we never
+//! swallow a real segfault. The handler runs on a per-worker alternate stack, because the
+//! faulting stack has no room left.
+//!
+//! Soft-guarded stacks (past the mapping budget, see `stack.rs`) are checked by the worker after
+//! each switch; [`report_and_abort`] is the shared way out for both.
+
+use std::cell::Cell;
+use std::sync::Once;
+
+/// What the signal handler needs to know about the coroutine running on this thread. Plain
+/// integers and a borrowed name: nothing that needs a destructor or lazy initialisation, so
+/// reading it from a signal handler is a plain thread-local load.
+#[derive(Clone, Copy)]
+pub(crate) struct Running {
+    pub guard_lo: usize,
+    pub guard_hi: usize,
+    pub id: u64,
+    pub stack_size: usize,
+    pub name_ptr: *const u8,
+    pub name_len: usize,
+}
+
+impl Running {
+    const NONE: Running = Running {
+        guard_lo: 0,
+        guard_hi: 0,
+        id: 0,
+        stack_size: 0,
+        name_ptr: std::ptr::null(),
+        name_len: 0,
+    };
+}
+
+thread_local! {
+    static RUNNING: Cell<Running> = const { Cell::new(Running::NONE) };
+}
+
+/// Publishes the coroutine about to run on this thread (or clears it with `None`).
+#[inline]
+pub(crate) fn set_running(running: Option<Running>) {
+    RUNNING.with(|r| r.set(running.unwrap_or(Running::NONE)));
+}
+
+/// The previous handlers, to chain to for faults that are not ours.
+static mut PREVIOUS_SEGV: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::uninit();
+static mut PREVIOUS_BUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::uninit();
+static INSTALL: Once = Once::new();
+
+/// Size of each worker's alternate signal stack.
+const ALT_STACK_SIZE: usize = 64 * 1024;
+
+/// Installs the process-wide handlers (once) and an alternate signal stack for this thread.
+/// Returns a guard that removes the alternate stack when the worker exits.
+pub(crate) fn install_for_this_thread() -> AltStack {
+    INSTALL.call_once(|| {
+        // SAFETY: runs once, before any worker resumes a coroutine, so nobody reads the
+        // PREVIOUS_* statics concurrently with these writes (readers run later, in the handler,
+        // ordered after this by the Once). `sigaction` with a zeroed, then filled, struct is the
+        // documented way to install a SA_SIGINFO handler.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = handler as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(
+                libc::SIGSEGV,
+                &action,
+                std::ptr::addr_of_mut!(PREVIOUS_SEGV).cast(),
+            );
+            libc::sigaction(libc::SIGBUS, &action, std::ptr::addr_of_mut!(PREVIOUS_BUS).cast());
+        }
+    });
+    AltStack::new()
+}
+
+/// A per-thread alternate signal stack, removed on drop.
+pub(crate) struct AltStack {
+    mem: *mut libc::c_void,
+}
+
+impl AltStack {
+    fn new() -> AltStack {
+        let page = crate::coroutine::stack::page_size();
+        // SAFETY: a fresh anonymous mapping; nothing else refers to it.
+        let mem = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                ALT_STACK_SIZE + page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if mem == libc::MAP_FAILED {
+            return AltStack {
+                mem: std::ptr::null_mut(),
+            };
+        }
+        // SAFETY: `mem` is our mapping of ALT_STACK_SIZE + one page; the lowest page becomes a
+        // guard, the rest the signal stack of this thread, which we own until `drop`.
+        unsafe {
+            libc::mprotect(mem, page, libc::PROT_NONE);
+            let stack = libc::stack_t {
+                ss_sp: mem.cast::<u8>().add(page).cast(),
+                ss_flags: 0,
+                ss_size: ALT_STACK_SIZE,
+            };
+            libc::sigaltstack(&stack, std::ptr::null_mut());
+        }
+        AltStack { mem }
+    }
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        if self.mem.is_null() {
+            return;
+        }
+        // SAFETY: disabling this thread's alternate stack before unmapping it; we are not running
+        // on it (destructors do not run inside signal handlers).
+        unsafe {
+            let disable = libc::stack_t {
+                ss_sp: std::ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            libc::sigaltstack(&disable, std::ptr::null_mut());
+            libc::munmap(self.mem, ALT_STACK_SIZE + crate::coroutine::stack::page_size());
+        }
+    }
+}
+
+extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers; `si_addr` is the fault
+    // address for SIGSEGV and SIGBUS.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let running = RUNNING.with(|r| r.get());
+    if running.guard_hi != 0 && addr >= running.guard_lo && addr < running.guard_hi {
+        report_and_abort(&running);
+    }
+    // Not ours: hand the fault to whoever had it before.
+    // SAFETY: PREVIOUS_* were written once by INSTALL before this handler could run.
+    let previous = unsafe {
+        if signum == libc::SIGBUS {
+            (*std::ptr::addr_of!(PREVIOUS_BUS)).assume_init_ref()
+        } else {
+            (*std::ptr::addr_of!(PREVIOUS_SEGV)).assume_init_ref()
+        }
+    };
+    if previous.sa_sigaction == libc::SIG_DFL || previous.sa_sigaction == libc::SIG_IGN {
+        // Restore the default action and return: the faulting instruction runs again and the
+        // kernel applies that action (core dump), as if we had never been installed.
+        // SAFETY: `previous` is a valid sigaction saved by the kernel.
+        unsafe { libc::sigaction(signum, previous, std::ptr::null_mut()) };
+    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the saved handler is a SA_SIGINFO handler with this signature; we call it with
+        // the arguments the kernel gave us.
+        unsafe {
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                std::mem::transmute(previous.sa_sigaction);
+            f(signum, info, ctx);
+        }
+    } else {
+        // SAFETY: a plain (non-SA_SIGINFO) handler takes only the signal number.
+        unsafe {
+            let f: extern "C" fn(libc::c_int) = std::mem::transmute(previous.sa_sigaction);
+            f(signum);
+        }
+    }
+}
+
+/// Writes "stack overflow in coroutine ..." to stderr with async-signal-safe calls, then aborts.
+pub(crate) fn report_and_abort(running: &Running) -> ! {
+    let mut buf = [0u8; 512];
+    let mut w = Writer { buf: &mut buf, len: 0 };
+    w.put(b"\ncorun: stack overflow in coroutine ");
+    if !running.name_ptr.is_null() {
+        // SAFETY: the name points into the running coroutine's `Box<str>`, alive while it runs.
+        let name = unsafe { std::slice::from_raw_parts(running.name_ptr, running.name_len) };
+        w.put(b"'");
+        w.put(&name[..name.len().min(200)]);
+        w.put(b"' ");
+    }
+    w.put(b"(id ");
+    w.num(running.id as usize);
+    w.put(b"): its stack of ");
+    w.num(running.stack_size);
+    w.put(b" bytes is exhausted; spawn it with a larger corun::Builder::stack_size\n");
+    let len = w.len;
+    // SAFETY: write(2) and abort(3) are async-signal-safe; `buf[..len]` is initialised.
+    unsafe {
+        libc::write(2, buf.as_ptr().cast(), len);
+        libc::abort();
+    }
+}
+
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
+
+    fn num(&mut self, mut n: usize) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(&digits[i..]);
+    }
+}

@@ -1,0 +1,347 @@
+//! Coroutine stacks: carved from large slabs, guarded while the mapping budget lasts, pooled.
+//!
+//! See DESIGN.md, "Stacks". The problem: a guard page is an `mprotect`ed page, and protecting a
+//! page inside a mapping splits it, so every guarded stack costs two kernel memory mappings
+//! (VMAs). Linux allows 65,530 per process by default (`vm.max_map_count`), so one-mapping-per-
+//! stack designs die near 32k live coroutines. We therefore:
+//!
+//! * reserve slabs of [`SLAB_BYTES`] with one `mmap` each (`MAP_NORESERVE`: nothing is committed
+//!   until touched), and cut them into slots `[gap][stack]`, where the gap is one page below the
+//!   stack's lowest usable address;
+//! * turn the gap into a real guard page (`PROT_NONE`) while the process-wide budget lasts (a
+//!   quarter of `vm.max_map_count`, read once at start-up): an overflow there faults and the
+//!   SIGSEGV handler (`coroutine::overflow`) reports it;
+//! * past the budget, leave the gap readable and writable but never used: a *soft guard*. It is
+//!   never written by correct code, so it stays the shared zero page (no resident memory), and
+//!   the worker checks a sample of it after every switch-out and all of it when the stack is
+//!   released. A change means the coroutine ran past its limit: the runtime reports a stack
+//!   overflow and aborts. This detection is after the fact and best-effort; the trade-off is
+//!   argued in DESIGN.md.
+//!
+//! Freed stacks go back to a per-size free list (workers keep a small cache of their own in
+//! front of it); stacks beyond the cache are returned to the kernel with `MADV_DONTNEED`, so a
+//! burst of a million coroutines does not leave a million dirty stacks resident. Slabs are never
+//! unmapped: addresses stay valid for the life of the process, which keeps every late access
+//! (a signal handler reading a guard range, say) in bounds.
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// Default usable stack size of a coroutine.
+pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
+/// Smallest usable stack size; smaller requests are rounded up to it (as std does for threads).
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// Largest usable stack size a coroutine may ask for.
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+/// Bytes reserved per slab mapping.
+const SLAB_BYTES: usize = 32 << 20;
+/// Words of a soft guard checked after every switch-out (spread over the gap page).
+const SOFT_GUARD_SAMPLES: usize = 8;
+
+/// The system page size.
+pub fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no preconditions; _SC_PAGESIZE is always supported on Linux.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if n > 0 {
+            n as usize
+        } else {
+            4096
+        }
+    })
+}
+
+/// How many guard pages the process may create: a quarter of `vm.max_map_count` (each costs up
+/// to two mappings, and the rest of the program needs mappings too).
+fn guard_budget() -> usize {
+    static BUDGET: OnceLock<usize> = OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        if let Ok(v) = std::env::var("CORUN_GUARD_PAGES") {
+            if let Ok(n) = v.trim().parse() {
+                return n;
+            }
+        }
+        std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(65530)
+            / 4
+    })
+}
+
+/// Guard pages created so far, process-wide.
+static GUARDS_USED: AtomicUsize = AtomicUsize::new(0);
+
+/// Rounds a requested usable size to what the allocator hands out, or explains why it cannot.
+pub fn round_size(requested: usize) -> io::Result<usize> {
+    if requested > MAX_STACK_SIZE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("coroutine stack size {requested} exceeds the maximum of {MAX_STACK_SIZE} bytes"),
+        ));
+    }
+    let page = page_size();
+    let size = requested.max(MIN_STACK_SIZE);
+    Ok(size.div_ceil(page) * page)
+}
+
+/// Samples the soft guard page at `gap` (the gap of an unguarded stack): `false` if any sampled
+/// word is no longer zero.
+#[inline]
+pub(crate) fn soft_guard_sample_intact(gap: usize) -> bool {
+    let page = page_size();
+    let step = page / SOFT_GUARD_SAMPLES;
+    // Sample the top word of each chunk, from the top of the gap down: overflows of small frames
+    // land at the top first.
+    (0..SOFT_GUARD_SAMPLES).all(|i| {
+        let addr = gap + page - (i * step) - std::mem::size_of::<usize>();
+        // SAFETY: `addr` is inside a gap page, which stays mapped readable (a soft guard is never
+        // protected) for the life of the process; volatile so the check is not elided.
+        unsafe { std::ptr::read_volatile(addr as *const usize) == 0 }
+    })
+}
+
+/// One coroutine stack: `[gap page][usable stack]`, owned exclusively.
+#[derive(Debug)]
+pub struct Stack {
+    /// Address of the gap page (the lowest address of the slot).
+    gap: usize,
+    /// Whether the gap is a real `PROT_NONE` guard page.
+    guarded: bool,
+    /// The pool of its size, where it returns when dropped.
+    pool: &'static SizePool,
+}
+
+// SAFETY: a `Stack` is a unique handle to a range of memory nobody else uses; moving the handle
+// between threads moves that exclusive ownership with it.
+unsafe impl Send for Stack {}
+
+impl Stack {
+    /// Takes a stack of `size` usable bytes (already rounded by [`round_size`]) from the pool.
+    pub fn new(size: usize) -> io::Result<Stack> {
+        SizePool::get(size).pop()
+    }
+
+    /// Usable bytes.
+    pub fn size(&self) -> usize {
+        self.pool.size
+    }
+
+    /// The address range of the gap page below the stack.
+    pub fn guard_range(&self) -> (usize, usize) {
+        (self.gap, self.gap + page_size())
+    }
+
+    /// Whether an overflow faults (real guard page) rather than being detected by sampling.
+    pub fn is_guarded(&self) -> bool {
+        self.guarded
+    }
+
+    /// Full check when the stack is released: is the whole soft guard still zero?
+    pub fn soft_guard_fully_intact(&self) -> bool {
+        if self.guarded {
+            return true;
+        }
+        let words = page_size() / std::mem::size_of::<usize>();
+        // SAFETY: the gap page is mapped readable for the life of the process (see above).
+        let gap = unsafe { std::slice::from_raw_parts(self.gap as *const usize, words) };
+        gap.iter().all(|&w| w == 0)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.pool.push(self.gap, self.guarded);
+    }
+}
+
+// SAFETY: `base()` and `limit()` describe memory this `Stack` exclusively owns and that stays
+// mapped read/write for the life of the process: `limit` is the bottom of the gap page, `base`
+// the top of the usable range, both page-aligned (so aligned to STACK_ALIGNMENT), with at least
+// MIN_STACK_SIZE (16 KiB) usable bytes. corosensei asks for a guard page below the stack. Guarded
+// stacks have one. Soft-guarded stacks (past the mapping budget) have a gap page instead, checked
+// after every switch-out and on release: an overflow into it aborts the process. An overflow that
+// skips the whole gap with a single frame larger than a page is not caught there; see DESIGN.md,
+// "Stacks", for why we accept that rather than refuse to run a million coroutines.
+unsafe impl corosensei::stack::Stack for Stack {
+    fn base(&self) -> corosensei::stack::StackPointer {
+        corosensei::stack::StackPointer::new(self.gap + page_size() + self.pool.size).expect("non-null stack")
+    }
+
+    fn limit(&self) -> corosensei::stack::StackPointer {
+        corosensei::stack::StackPointer::new(self.gap).expect("non-null stack")
+    }
+}
+
+/// Free stacks kept dirty (ready for reuse without page faults) per size; stacks freed beyond
+/// this are handed back to the kernel first. Returning memory costs a TLB shoot-down on every
+/// other core, so it must stay off the common path.
+const DIRTY_LIMIT: usize = 1024;
+
+/// The free stacks of one size, process-wide.
+#[derive(Debug)]
+pub struct SizePool {
+    size: usize,
+    free: Mutex<FreeList>,
+}
+
+#[derive(Debug)]
+struct FreeList {
+    /// Stacks ready for reuse (gap, guarded); the dirty (warm) ones are at the end.
+    stacks: Vec<(usize, bool)>,
+    /// How many entries at the end of `stacks` may still hold resident pages.
+    dirty: usize,
+    /// Unused tail of the current slab: next slot address and slots left.
+    next_slot: usize,
+    slots_left: usize,
+}
+
+impl SizePool {
+    /// The pool of stacks with `size` usable bytes (already rounded by [`round_size`]).
+    pub fn get(size: usize) -> &'static SizePool {
+        static POOLS: OnceLock<Mutex<HashMap<usize, &'static SizePool>>> = OnceLock::new();
+        let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
+        let mut pools = pools.lock();
+        pools.entry(size).or_insert_with(|| {
+            // Pools live for the process, like the slabs they carve (see the module docs).
+            Box::leak(Box::new(SizePool {
+                size,
+                free: Mutex::new(FreeList {
+                    stacks: Vec::new(),
+                    dirty: 0,
+                    next_slot: 0,
+                    slots_left: 0,
+                }),
+            }))
+        })
+    }
+
+    fn slot_bytes(&self) -> usize {
+        self.size + page_size()
+    }
+
+    /// A stack from this pool: a freed one if any, else a new slot.
+    pub fn pop(&'static self) -> io::Result<Stack> {
+        let mut free = self.free.lock();
+        if let Some((gap, guarded)) = free.stacks.pop() {
+            free.dirty = free.dirty.saturating_sub(1);
+            return Ok(Stack { gap, guarded, pool: self });
+        }
+        if free.slots_left == 0 {
+            let slots = (SLAB_BYTES / self.slot_bytes()).max(1);
+            let bytes = slots * self.slot_bytes();
+            // SAFETY: an anonymous private mapping at an address of the kernel's choosing
+            // touches no existing memory. MAP_NORESERVE: pages are committed only when touched.
+            let addr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    bytes,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if addr == libc::MAP_FAILED {
+                let err = io::Error::last_os_error();
+                return Err(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!("cannot reserve {bytes} bytes for coroutine stacks: {err}"),
+                ));
+            }
+            free.next_slot = addr as usize;
+            free.slots_left = slots;
+        }
+        let gap = free.next_slot;
+        free.next_slot += self.slot_bytes();
+        free.slots_left -= 1;
+        drop(free);
+        Ok(Stack {
+            gap,
+            guarded: try_guard(gap),
+            pool: self,
+        })
+    }
+
+    fn push(&self, gap: usize, guarded: bool) {
+        let mut free = self.free.lock();
+        if free.dirty < DIRTY_LIMIT {
+            free.stacks.push((gap, guarded));
+            free.dirty += 1;
+            return;
+        }
+        drop(free);
+        // SAFETY: the range is this stack's own usable memory, exclusively ours (it is being
+        // freed). MADV_DONTNEED on private anonymous memory just drops its pages.
+        unsafe {
+            libc::madvise((gap + page_size()) as *mut libc::c_void, self.size, libc::MADV_DONTNEED);
+        }
+        // Clean stacks go below the dirty ones, so the warm ones are reused first.
+        let mut free = self.free.lock();
+        let at = free.stacks.len() - free.dirty;
+        free.stacks.insert(at, (gap, guarded));
+    }
+}
+
+/// Turns the gap page at `gap` into a guard page if the budget allows.
+fn try_guard(gap: usize) -> bool {
+    let budget = guard_budget();
+    if GUARDS_USED.fetch_add(1, Ordering::Relaxed) >= budget {
+        GUARDS_USED.fetch_sub(1, Ordering::Relaxed);
+        return false;
+    }
+    // SAFETY: `gap` is the first page of a slot we carved from our own slab and own exclusively;
+    // nothing lives there.
+    let rc = unsafe { libc::mprotect(gap as *mut libc::c_void, page_size(), libc::PROT_NONE) };
+    if rc != 0 {
+        // Out of mappings after all (the rest of the program used more than we assumed): fall
+        // back to a soft guard rather than failing the spawn.
+        GUARDS_USED.fetch_sub(1, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
+/// A per-worker cache of free stacks of the runtime's default size, in front of the shared pool.
+#[derive(Debug)]
+pub struct StackCache {
+    pool: &'static SizePool,
+    stacks: Vec<Stack>,
+}
+
+/// Stacks a worker keeps for reuse without touching the shared pool.
+const STACK_CACHE_CAPACITY: usize = 256;
+
+impl StackCache {
+    /// An empty cache in front of `pool`.
+    pub fn new(pool: &'static SizePool) -> Self {
+        StackCache {
+            pool,
+            stacks: Vec::with_capacity(STACK_CACHE_CAPACITY),
+        }
+    }
+
+    /// A stack of `size` bytes: from the cache when it is the cached size, else from the pool.
+    pub fn take(&mut self, size: usize) -> io::Result<Stack> {
+        if size == self.pool.size {
+            match self.stacks.pop() {
+                Some(stack) => Ok(stack),
+                None => self.pool.pop(),
+            }
+        } else {
+            Stack::new(size)
+        }
+    }
+
+    /// Keeps a released stack for reuse, or returns it to the shared pool.
+    pub fn put(&mut self, stack: Stack) {
+        if std::ptr::eq(stack.pool, self.pool) && self.stacks.len() < STACK_CACHE_CAPACITY {
+            self.stacks.push(stack);
+        }
+        // Otherwise `stack` drops here and goes back to the shared pool.
+    }
+}

@@ -1,0 +1,59 @@
+//! Every live coroutine of a runtime, so that shutdown can find the parked ones.
+//!
+//! A parked coroutine sits in no run queue; only its waker (if any) refers to it. The registry
+//! keeps one strong reference to each coroutine from spawn until it finishes, so a coroutine
+//! nobody will ever wake is still found, unwound and freed when the runtime is dropped (Go keeps
+//! `allgs` for the same reason). Sharded by id to keep spawns on different workers off each
+//! other's lock.
+
+use crate::coroutine::Task;
+use parking_lot::Mutex;
+use slab::Slab;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// The live coroutines of one runtime.
+pub(crate) struct Registry {
+    shards: Box<[Mutex<Slab<Arc<Task>>>]>,
+}
+
+impl Registry {
+    pub(crate) fn new(workers: usize) -> Registry {
+        let n = (workers * 4).next_power_of_two();
+        Registry {
+            shards: (0..n).map(|_| Mutex::new(Slab::new())).collect(),
+        }
+    }
+
+    fn shard(&self, task: &Task) -> &Mutex<Slab<Arc<Task>>> {
+        &self.shards[task.id.as_u64() as usize & (self.shards.len() - 1)]
+    }
+
+    pub(crate) fn insert(&self, task: &Arc<Task>) {
+        let mut shard = self.shard(task).lock();
+        let key = shard.insert(task.clone());
+        task.registry_slot.store(key, Ordering::Relaxed);
+    }
+
+    pub(crate) fn remove(&self, task: &Task) {
+        let mut shard = self.shard(task).lock();
+        let key = task.registry_slot.load(Ordering::Relaxed);
+        if shard.get(key).is_some_and(|t| std::ptr::eq(&**t, task)) {
+            drop(shard.remove(key));
+        }
+    }
+
+    /// Empties the registry, returning every coroutine it held.
+    pub(crate) fn take_all(&self) -> Vec<Arc<Task>> {
+        let mut all = Vec::new();
+        for shard in self.shards.iter() {
+            all.extend(shard.lock().drain());
+        }
+        all
+    }
+
+    /// Live coroutines (a racy count).
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+}

@@ -1,0 +1,328 @@
+//! One M running one P: find a runnable coroutine, resume it, handle why it came back, repeat.
+//!
+//! The order of the search is Go's `findRunnable` (DESIGN.md, "Scheduler"):
+//!
+//! 1. every 61st tick, the global queue first, so it is never starved by busy local queues;
+//! 2. the run-next slot, unless it was used [`MAX_RUNNEXT_STREAK`] times in a row (a ping-pong
+//!    pair would otherwise keep the rest of the queue waiting forever): then it is demoted to the
+//!    back of the local queue;
+//! 3. the local queue;
+//! 4. a batch from the global queue;
+//! 5. spinning (at most half the busy workers at once): steal half of a random victim's queue,
+//!    visiting victims in a random order, for [`STEAL_ROUNDS`] rounds; victims' run-next slots
+//!    only in the last round;
+//! 6. sleep, following the idle protocol of `idle.rs`.
+//!
+//! The worker never touches anything thread-local that a coroutine could have cached: the
+//! coroutine finds this `Worker` through the context the worker publishes before each resume.
+
+use super::{ProcLocal, Shared, LOCAL_QUEUE_CAPACITY};
+use crate::coroutine::stack::{Stack, StackCache};
+use crate::coroutine::state::Commit;
+use crate::coroutine::{overflow, Resume, Suspend, Task};
+use crossbeam_deque::Steal;
+use crossbeam_utils::Backoff;
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every this many ticks the global queue is checked first (Go: 61, a prime, so the check does
+/// not fall into step with a periodic workload).
+const GLOBAL_QUEUE_INTERVAL: u64 = 61;
+/// Consecutive run-next picks allowed before the slot yields to the local queue (tokio: 3).
+const MAX_RUNNEXT_STREAK: u32 = 3;
+/// Rounds over all victims a spinning worker makes before it gives up and sleeps.
+const STEAL_ROUNDS: usize = 4;
+/// How long an idle spare M waits for work before it hands its P back and exits.
+const SPARE_IDLE_TIMEOUT: Duration = Duration::from_millis(5);
+
+/// The M-side state of a processor; lives on the worker thread's stack.
+pub(crate) struct Worker {
+    pub(crate) index: usize,
+    pub(crate) shared: Arc<Shared>,
+    local: ProcLocal,
+    /// Scheduling ticks (mirrors `Remote::tick` halved).
+    ticks: Cell<u64>,
+    runnext_streak: Cell<u32>,
+    spinning: Cell<bool>,
+    rng: Cell<u64>,
+    stacks: RefCell<StackCache>,
+    is_spare: bool,
+}
+
+/// Runs P `index` on this thread until the runtime shuts down (or, for a spare, until idle).
+pub(crate) fn run(shared: Arc<Shared>, index: usize, local: ProcLocal) {
+    let _alt_stack = overflow::install_for_this_thread();
+    let worker = Worker {
+        index,
+        is_spare: index >= shared.num_workers,
+        stacks: RefCell::new(StackCache::new(shared.stack_pool)),
+        shared,
+        local,
+        ticks: Cell::new(0),
+        runnext_streak: Cell::new(0),
+        spinning: Cell::new(false),
+        rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9)),
+    };
+    worker.run();
+}
+
+impl Worker {
+    fn remote(&self) -> &super::Remote {
+        &self.shared.remotes[self.index]
+    }
+
+    fn run(self) {
+        while !self.shared.is_shutdown() {
+            let task = match self.next_task() {
+                Some(task) => task,
+                None => match self.search() {
+                    Some(task) => task,
+                    None => {
+                        if self.is_spare {
+                            if self.spare_should_exit() {
+                                break;
+                            }
+                        } else {
+                            self.sleep();
+                        }
+                        continue;
+                    }
+                },
+            };
+            self.stop_spinning();
+            self.run_task(task);
+        }
+        self.stop_spinning();
+        if self.is_spare {
+            self.retire_spare();
+        }
+    }
+
+    /// Steps 1 to 4 of the search: the P's own work and the global queue.
+    fn next_task(&self) -> Option<Arc<Task>> {
+        let ticks = self.ticks.get() + 1;
+        self.ticks.set(ticks);
+        if ticks % GLOBAL_QUEUE_INTERVAL == 0 {
+            if let Some(task) = self.take_global() {
+                return Some(task);
+            }
+        }
+        let runnext = &self.remote().runnext;
+        if self.runnext_streak.get() < MAX_RUNNEXT_STREAK {
+            if let Some(task) = runnext.take() {
+                self.runnext_streak.set(self.runnext_streak.get() + 1);
+                return Some(task);
+            }
+        } else if let Some(task) = runnext.take() {
+            self.push_back(task);
+        }
+        self.runnext_streak.set(0);
+        self.local.queue.pop().or_else(|| self.take_global())
+    }
+
+    /// A batch from the global queue: a fair share, at most half a local queue.
+    fn take_global(&self) -> Option<Arc<Task>> {
+        let injector = &self.shared.injector;
+        if injector.is_empty() {
+            return None;
+        }
+        let limit = (injector.len() / self.shared.num_workers + 1).min(LOCAL_QUEUE_CAPACITY / 2);
+        loop {
+            match injector.steal_batch_with_limit_and_pop(&self.local.queue, limit) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    /// Step 5: spin and steal, if allowed to spin.
+    fn search(&self) -> Option<Arc<Task>> {
+        if !self.spinning.get() {
+            if self.is_spare || self.shared.idle.try_start_spinning() {
+                self.spinning.set(!self.is_spare);
+            } else {
+                return None;
+            }
+        }
+        let backoff = Backoff::new();
+        let remotes = &self.shared.remotes;
+        for round in 0..STEAL_ROUNDS {
+            let last_round = round + 1 == STEAL_ROUNDS;
+            let n = remotes.len();
+            let start = self.random() as usize % n;
+            for i in 0..n {
+                let victim = (start + i) % n;
+                if victim == self.index || !remotes[victim].active.load(Ordering::Acquire) {
+                    continue;
+                }
+                if let Some(task) = self.steal_from(&remotes[victim]) {
+                    return Some(task);
+                }
+                if last_round {
+                    if let Some(task) = remotes[victim].runnext.take() {
+                        self.count_stolen(1);
+                        return Some(task);
+                    }
+                }
+            }
+            if let Some(task) = self.take_global() {
+                return Some(task);
+            }
+            backoff.snooze();
+        }
+        None
+    }
+
+    /// Steals half (rounded up) of `victim`'s local queue.
+    fn steal_from(&self, victim: &super::Remote) -> Option<Arc<Task>> {
+        loop {
+            let len = victim.stealer.len();
+            if len == 0 {
+                return None;
+            }
+            let before = self.local.queue.len();
+            match victim.stealer.steal_batch_with_limit_and_pop(&self.local.queue, len.div_ceil(2)) {
+                Steal::Success(task) => {
+                    self.count_stolen((self.local.queue.len() - before + 1) as u64);
+                    return Some(task);
+                }
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    fn count_stolen(&self, n: u64) {
+        let stolen = &self.remote().stolen;
+        stolen.store(stolen.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+
+    fn stop_spinning(&self) {
+        if self.spinning.replace(false) && self.shared.idle.stop_spinning() {
+            // We were the last spinner: submitters may have skipped waking anyone because of
+            // us, so make sure someone else looks for the work that may remain.
+            self.shared.notify_work();
+        }
+    }
+
+    /// Step 6: sleep until woken (the idle protocol, `idle.rs`).
+    fn sleep(&self) {
+        let idle = &self.shared.idle;
+        idle.sleep(self.index, self.spinning.replace(false));
+        // The re-scan after registering: pairs with the submitters' fence.
+        if self.shared.has_stealable_work() || self.shared.is_shutdown() {
+            if !idle.cancel_sleep(self.index) {
+                // A submitter already took us out and counted us as spinning.
+                self.spinning.set(true);
+            }
+            return;
+        }
+        loop {
+            self.local.parker.park();
+            if self.shared.is_shutdown() {
+                return;
+            }
+            if !idle.is_sleeping(self.index) {
+                // Woken by `notify_work`, which counted us as spinning.
+                self.spinning.set(true);
+                return;
+            }
+        }
+    }
+
+    fn spare_should_exit(&self) -> bool {
+        self.local.parker.park_timeout(SPARE_IDLE_TIMEOUT);
+        !self.shared.has_stealable_work()
+    }
+
+    /// A spare P goes back to the pool. Its queue is empty (it found nothing to do) and only its
+    /// M pushes to it, so nothing is stranded.
+    fn retire_spare(self) {
+        let remote = &self.shared.remotes[self.index];
+        if let Some(task) = remote.runnext.take() {
+            self.shared.injector.push(task);
+        }
+        while let Some(task) = self.local.queue.pop() {
+            self.shared.injector.push(task);
+        }
+        remote.active.store(false, Ordering::Release);
+        let shared = self.shared.clone();
+        let index = self.index;
+        *shared.locals[index].lock() = Some(self.local);
+        shared.spares_active.fetch_sub(1, Ordering::AcqRel);
+        shared.notify_work();
+    }
+
+    fn run_task(&self, task: Arc<Task>) {
+        let last = task.last_worker.replace(self.index);
+        let remote = self.remote();
+        if last != usize::MAX && last != self.index {
+            let m = &remote.migrated_in;
+            m.store(m.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+        // Odd tick while the coroutine runs: what the monitor watches.
+        let tick = remote.tick.load(Ordering::Relaxed);
+        remote.tick.store(tick + 1, Ordering::Relaxed);
+        // SAFETY: we popped `task` from a queue (or took it from a run-next slot), which hands
+        // us its run token.
+        let why = unsafe { task.resume(Some(self), Resume::Run) };
+        remote.tick.store(tick + 2, Ordering::Relaxed);
+        match why {
+            Some(Suspend::Yield) => self.push_back(task),
+            Some(Suspend::Park) => match task.park.commit_park() {
+                Commit::Parked => {}
+                Commit::Notified => self.push_back(task),
+            },
+            None => self.shared.registry.remove(&task),
+        }
+    }
+
+    /// Queues a woken or spawned coroutine in the run-next slot; what it displaces goes to the
+    /// back of the local queue, where others can steal it, so that is when idle workers are told.
+    pub(crate) fn push_runnext(&self, task: Arc<Task>) {
+        if let Some(displaced) = self.remote().runnext.swap(task) {
+            self.push_back(displaced);
+            self.shared.notify_work();
+        }
+    }
+
+    /// Queues a coroutine at the back of the local queue; when the queue is full, half of it
+    /// moves to the global queue (Go's `runqputslow`).
+    fn push_back(&self, task: Arc<Task>) {
+        let queue = &self.local.queue;
+        if queue.len() >= LOCAL_QUEUE_CAPACITY {
+            for _ in 0..LOCAL_QUEUE_CAPACITY / 2 {
+                match queue.pop() {
+                    Some(t) => self.shared.injector.push(t),
+                    None => break,
+                }
+            }
+            self.shared.injector.push(task);
+            self.shared.notify_work();
+        } else {
+            queue.push(task);
+        }
+    }
+
+    pub(crate) fn take_stack(&self, size: usize) -> io::Result<Stack> {
+        self.stacks.borrow_mut().take(size)
+    }
+
+    pub(crate) fn release_stack(&self, stack: Stack) {
+        self.stacks.borrow_mut().put(stack);
+    }
+
+    /// xorshift64*: victim order only needs to be cheap and different per worker.
+    fn random(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
