@@ -81,5 +81,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    Builder::new().spawn(f).expect("failed to spawn a coroutine")
+    Builder::new()
+        .spawn(f)
+        .expect("failed to spawn a coroutine")
 }

@@ -178,6 +178,8 @@ impl<T> ScopedJoinHandle<'_, T> {
 
 impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScopedJoinHandle").field("inner", &self.inner).finish()
+        f.debug_struct("ScopedJoinHandle")
+            .field("inner", &self.inner)
+            .finish()
     }
 }

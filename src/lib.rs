@@ -27,17 +27,52 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod builder;
-mod coroutine;
-mod join;
 pub(crate) mod loom;
+
+// Compiled with `--cfg loom`, the crate is only its concurrency protocols, written against the
+// `loom` facade, for `loom-tests/` to model. Everything else needs real threads and stacks.
+#[cfg(loom)]
+#[path = ""]
+mod protocols {
+    #[path = "runtime/idle.rs"]
+    pub mod idle;
+    #[path = "runtime/runnext.rs"]
+    pub mod runnext;
+    #[path = "coroutine/state.rs"]
+    pub mod state;
+}
+
+/// The protocols modelled by `loom-tests/`; not part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod __loom {
+    pub use crate::protocols::idle::Idle;
+    pub use crate::protocols::runnext::RunNext;
+    pub use crate::protocols::state::{Commit, ParkState, Unparked};
+}
+
+#[cfg(not(loom))]
+mod builder;
+#[cfg(not(loom))]
+mod coroutine;
+#[cfg(not(loom))]
+mod join;
+#[cfg(not(loom))]
 pub mod runtime;
+#[cfg(not(loom))]
 mod scope;
 
+#[cfg(not(loom))]
 pub use builder::{spawn, Builder};
+#[cfg(not(loom))]
 pub use coroutine::generator::{Generator, GeneratorState, Yielder};
+#[cfg(not(loom))]
 pub use coroutine::local::{CoroutineLocal, LocalKey};
+#[cfg(not(loom))]
 pub use coroutine::{current, park, try_current, yield_now, Cancelled, Coroutine, CoroutineId};
+#[cfg(not(loom))]
 pub use join::{JoinHandle, ScopedJoinHandle};
+#[cfg(not(loom))]
 pub use runtime::Runtime;
+#[cfg(not(loom))]
 pub use scope::{scope, Scope};

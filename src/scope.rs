@@ -103,7 +103,9 @@ impl<'scope> Scope<'scope, '_> {
         // when this coroutine's packet is dropped: after the body has returned or unwound (or the
         // unstarted closure was dropped at shutdown) and the handle, bounded by `'scope`, is gone.
         // So every borrow in `F` and `T` outlives the coroutine's use of it.
-        let result = unsafe { runtime::spawn_unchecked(&self.shared, None, None, Some(self.data.clone()), f) };
+        let result = unsafe {
+            runtime::spawn_unchecked(&self.shared, None, None, Some(self.data.clone()), f)
+        };
         match result {
             Ok(inner) => ScopedJoinHandle {
                 inner,

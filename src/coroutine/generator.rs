@@ -67,18 +67,26 @@ impl<I: 'static, Y: 'static, R: 'static> Generator<I, Y, R> {
     /// # Panics
     /// If no stack can be allocated; [`Generator::with_stack_size`] returns the error instead.
     pub fn new(body: impl FnOnce(&Yielder<I, Y>, I) -> R + 'static) -> Self {
-        Self::with_stack_size(stack::DEFAULT_STACK_SIZE, body).expect("failed to allocate a generator stack")
+        Self::with_stack_size(stack::DEFAULT_STACK_SIZE, body)
+            .expect("failed to allocate a generator stack")
     }
 
     /// Like [`Generator::new`] with a stack of `bytes` usable bytes.
-    pub fn with_stack_size(bytes: usize, body: impl FnOnce(&Yielder<I, Y>, I) -> R + 'static) -> std::io::Result<Self> {
+    pub fn with_stack_size(
+        bytes: usize,
+        body: impl FnOnce(&Yielder<I, Y>, I) -> R + 'static,
+    ) -> std::io::Result<Self> {
         let stack = Stack::new(stack::round_size(bytes)?)?;
-        let coro = corosensei::Coroutine::with_stack(stack, move |y: &corosensei::Yielder<I, Y>, input: I| {
-            // SAFETY: `Yielder` is a `repr(transparent)` wrapper of corosensei's yielder, so the
-            // reference conversion keeps layout and lifetime.
-            let y = unsafe { &*(y as *const corosensei::Yielder<I, Y> as *const Yielder<I, Y>) };
-            body(y, input)
-        });
+        let coro = corosensei::Coroutine::with_stack(
+            stack,
+            move |y: &corosensei::Yielder<I, Y>, input: I| {
+                // SAFETY: `Yielder` is a `repr(transparent)` wrapper of corosensei's yielder, so the
+                // reference conversion keeps layout and lifetime.
+                let y =
+                    unsafe { &*(y as *const corosensei::Yielder<I, Y> as *const Yielder<I, Y>) };
+                body(y, input)
+            },
+        );
         Ok(Generator {
             coro,
             _not_send: PhantomData,

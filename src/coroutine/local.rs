@@ -69,7 +69,9 @@ fn with_value<T: Send + 'static, R>(key: u64, init: &dyn Fn() -> T, f: impl FnOn
             // only removed by `drop_all`, which runs after the coroutine body has returned, so
             // not while `f` runs. The coroutine may migrate during `f`, which is fine: `T: Send`.
             let value = unsafe { &*ptr };
-            f(value.downcast_ref::<T>().expect("coroutine-local keys are unique"))
+            f(value
+                .downcast_ref::<T>()
+                .expect("coroutine-local keys are unique"))
         }
         None => {
             let existing = THREAD_LOCALS.with(|m| m.borrow().get(key));
@@ -86,7 +88,9 @@ fn with_value<T: Send + 'static, R>(key: u64, init: &dyn Fn() -> T, f: impl FnOn
             };
             // SAFETY: boxed values of this thread's map are only dropped with the thread.
             let value = unsafe { &*ptr };
-            f(value.downcast_ref::<T>().expect("coroutine-local keys are unique"))
+            f(value
+                .downcast_ref::<T>()
+                .expect("coroutine-local keys are unique"))
         }
     }
 }
@@ -195,6 +199,8 @@ impl<T: Send + 'static> CoroutineLocal<T> {
 
 impl<T> fmt::Debug for CoroutineLocal<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CoroutineLocal").field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("CoroutineLocal")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }

@@ -111,7 +111,12 @@ impl Task {
     /// Everything `body` borrows must stay valid until the coroutine finishes or is dropped
     /// (`Coroutine::with_stack_unchecked`'s contract). `spawn` passes `'static` closures;
     /// `scope` and `block_on` wait for completion before the borrows end.
-    pub(crate) unsafe fn new<F>(shared: Arc<Shared>, name: Option<String>, stack: stack::Stack, body: F) -> Task
+    pub(crate) unsafe fn new<F>(
+        shared: Arc<Shared>,
+        name: Option<String>,
+        stack: stack::Stack,
+        body: F,
+    ) -> Task
     where
         F: FnOnce() + Send,
     {
@@ -208,7 +213,10 @@ impl Task {
     }
 
     fn overflow_info(&self) -> overflow::Running {
-        let (name_ptr, name_len) = self.name.as_deref().map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
+        let (name_ptr, name_len) = self
+            .name
+            .as_deref()
+            .map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
         overflow::Running {
             guard_lo: self.guard.0,
             guard_hi: self.guard.1,

@@ -66,7 +66,9 @@ pub(crate) fn install_for_this_thread() -> AltStack {
         // documented way to install a SA_SIGINFO handler.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = handler as usize;
+            action.sa_sigaction = handler
+                as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void)
+                as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(
@@ -74,7 +76,11 @@ pub(crate) fn install_for_this_thread() -> AltStack {
                 &action,
                 std::ptr::addr_of_mut!(PREVIOUS_SEGV).cast(),
             );
-            libc::sigaction(libc::SIGBUS, &action, std::ptr::addr_of_mut!(PREVIOUS_BUS).cast());
+            libc::sigaction(
+                libc::SIGBUS,
+                &action,
+                std::ptr::addr_of_mut!(PREVIOUS_BUS).cast(),
+            );
         }
     });
     AltStack::new()
@@ -133,7 +139,10 @@ impl Drop for AltStack {
                 ss_size: 0,
             };
             libc::sigaltstack(&disable, std::ptr::null_mut());
-            libc::munmap(self.mem, ALT_STACK_SIZE + crate::coroutine::stack::page_size());
+            libc::munmap(
+                self.mem,
+                ALT_STACK_SIZE + crate::coroutine::stack::page_size(),
+            );
         }
     }
 }
@@ -180,7 +189,10 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
 /// Writes "stack overflow in coroutine ..." to stderr with async-signal-safe calls, then aborts.
 pub(crate) fn report_and_abort(running: &Running) -> ! {
     let mut buf = [0u8; 512];
-    let mut w = Writer { buf: &mut buf, len: 0 };
+    let mut w = Writer {
+        buf: &mut buf,
+        len: 0,
+    };
     w.put(b"\ncorun: stack overflow in coroutine ");
     if !running.name_ptr.is_null() {
         // SAFETY: the name points into the running coroutine's `Box<str>`, alive while it runs.

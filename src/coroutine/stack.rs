@@ -81,7 +81,9 @@ pub fn round_size(requested: usize) -> io::Result<usize> {
     if requested > MAX_STACK_SIZE {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("coroutine stack size {requested} exceeds the maximum of {MAX_STACK_SIZE} bytes"),
+            format!(
+                "coroutine stack size {requested} exceeds the maximum of {MAX_STACK_SIZE} bytes"
+            ),
         ));
     }
     let page = page_size();
@@ -169,7 +171,8 @@ impl Drop for Stack {
 // "Stacks", for why we accept that rather than refuse to run a million coroutines.
 unsafe impl corosensei::stack::Stack for Stack {
     fn base(&self) -> corosensei::stack::StackPointer {
-        corosensei::stack::StackPointer::new(self.gap + page_size() + self.pool.size).expect("non-null stack")
+        corosensei::stack::StackPointer::new(self.gap + page_size() + self.pool.size)
+            .expect("non-null stack")
     }
 
     fn limit(&self) -> corosensei::stack::StackPointer {
@@ -229,7 +232,11 @@ impl SizePool {
         let mut free = self.free.lock();
         if let Some((gap, guarded)) = free.stacks.pop() {
             free.dirty = free.dirty.saturating_sub(1);
-            return Ok(Stack { gap, guarded, pool: self });
+            return Ok(Stack {
+                gap,
+                guarded,
+                pool: self,
+            });
         }
         if free.slots_left == 0 {
             let slots = (SLAB_BYTES / self.slot_bytes()).max(1);
@@ -278,7 +285,11 @@ impl SizePool {
         // SAFETY: the range is this stack's own usable memory, exclusively ours (it is being
         // freed). MADV_DONTNEED on private anonymous memory just drops its pages.
         unsafe {
-            libc::madvise((gap + page_size()) as *mut libc::c_void, self.size, libc::MADV_DONTNEED);
+            libc::madvise(
+                (gap + page_size()) as *mut libc::c_void,
+                self.size,
+                libc::MADV_DONTNEED,
+            );
         }
         // Clean stacks go below the dirty ones, so the warm ones are reused first.
         let mut free = self.free.lock();

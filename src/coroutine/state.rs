@@ -94,16 +94,20 @@ impl ParkState {
             } else {
                 (current | NOTIFIED, Unparked::TokenSet)
             };
-            match self
-                .bits
-                .compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.bits.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return outcome,
                 Err(actual) => current = actual,
             }
         }
     }
 
+    // Used by the loom models' assertions.
+    #[cfg_attr(not(loom), allow(dead_code))]
     /// Whether the coroutine is committed as parked (diagnostics and shutdown).
     pub fn is_parked(&self) -> bool {
         self.bits.load(Ordering::Acquire) & PARKED != 0

@@ -64,7 +64,8 @@ impl Idle {
     }
 
     fn should_wake(&self) -> bool {
-        self.num_spinning.load(Ordering::SeqCst) == 0 && self.num_sleeping.load(Ordering::SeqCst) > 0
+        self.num_spinning.load(Ordering::SeqCst) == 0
+            && self.num_sleeping.load(Ordering::SeqCst) > 0
     }
 
     /// A worker out of local work asks to spin; refused when half the busy workers already do.
@@ -119,12 +120,15 @@ impl Idle {
         self.sleepers.lock().contains(&worker)
     }
 
+    // Used by the loom models' assertions.
+    #[cfg_attr(not(loom), allow(dead_code))]
     /// Spinners right now (a racy reading, for the monitor and statistics).
     pub fn num_spinning(&self) -> usize {
         self.num_spinning.load(Ordering::Relaxed)
     }
 
     /// Sleepers right now (a racy reading).
+    #[cfg_attr(not(loom), allow(dead_code))]
     pub fn num_sleeping(&self) -> usize {
         self.num_sleeping.load(Ordering::Relaxed)
     }

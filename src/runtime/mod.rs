@@ -30,8 +30,8 @@ pub(crate) mod worker;
 use crate::coroutine::stack::{self, Stack};
 use crate::coroutine::{current_worker, Coroutine, Resume, Task};
 use crate::join::{JoinHandle, Packet};
-use crate::loom::{Parker, Unparker};
 use crossbeam_deque::{Injector, Stealer};
+use crossbeam_utils::sync::{Parker, Unparker};
 use idle::Idle;
 use parking_lot::Mutex;
 use registry::Registry;
@@ -143,7 +143,11 @@ impl Shared {
             self.spares_active.fetch_add(1, Ordering::AcqRel);
             let shared = self.clone();
             let spawned = thread::Builder::new()
-                .name(format!("{}-spare-{}", self.thread_name, index - self.num_workers))
+                .name(format!(
+                    "{}-spare-{}",
+                    self.thread_name,
+                    index - self.num_workers
+                ))
                 .spawn(move || worker::run(shared, index, local));
             match spawned {
                 Ok(handle) => {
@@ -229,7 +233,10 @@ impl Builder {
     pub fn build(self) -> io::Result<Runtime> {
         let workers = self.workers.unwrap_or_else(num_cpus::get);
         if workers == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a runtime needs at least one worker"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a runtime needs at least one worker",
+            ));
         }
         let max_threads = self.max_threads.unwrap_or(workers + 64);
         if max_threads < workers {
@@ -341,7 +348,9 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        crate::Builder::new().spawn_on(self, f).expect("failed to spawn a coroutine")
+        crate::Builder::new()
+            .spawn_on(self, f)
+            .expect("failed to spawn a coroutine")
     }
 
     /// Number of worker threads (processors).
@@ -360,7 +369,8 @@ impl Runtime {
         // SAFETY: we join before returning, so whatever `f` borrows outlives the coroutine; the
         // runtime cannot be dropped meanwhile because we borrow it. The one way the join could
         // return early is the runtime's shutdown, which cannot start while `&self` is held.
-        let handle = unsafe { spawn_unchecked(&self.shared, None, None, None, f) }.expect("failed to spawn a coroutine");
+        let handle = unsafe { spawn_unchecked(&self.shared, None, None, None, f) }
+            .expect("failed to spawn a coroutine");
         match handle.join() {
             Ok(value) => value,
             Err(payload) => panic::resume_unwind(payload),
@@ -516,12 +526,17 @@ pub(crate) fn default_runtime() -> &'static Runtime {
     static DEFAULT: OnceLock<Runtime> = OnceLock::new();
     DEFAULT.get_or_init(|| {
         let mut builder = Builder::new().thread_name("corun-default");
-        if let Some(n) = std::env::var("CORUN_WORKERS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+        if let Some(n) = std::env::var("CORUN_WORKERS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
             if n > 0 {
                 builder = builder.workers(n);
             }
         }
-        builder.build().expect("failed to start corun's default runtime")
+        builder
+            .build()
+            .expect("failed to start corun's default runtime")
     })
 }
 

@@ -17,7 +17,7 @@
 //! processor; when it yields, its worker carries on normally.
 
 use super::Shared;
-use crate::loom::Parker;
+use crossbeam_utils::sync::{Parker, Unparker};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ const MAX_DELAY: Duration = Duration::from_millis(10);
 /// The running monitor thread.
 pub(crate) struct Monitor {
     handle: thread::JoinHandle<()>,
-    unparker: crate::loom::Unparker,
+    unparker: Unparker,
 }
 
 impl Monitor {
@@ -61,7 +61,13 @@ struct Seen {
 
 fn run(shared: &Arc<Shared>, parker: &Parker) {
     let now = Instant::now();
-    let mut seen = vec![Seen { tick: 0, since: now }; shared.remotes.len()];
+    let mut seen = vec![
+        Seen {
+            tick: 0,
+            since: now
+        };
+        shared.remotes.len()
+    ];
     let mut delay = MIN_DELAY;
     while !shared.is_shutdown() {
         parker.park_timeout(delay);

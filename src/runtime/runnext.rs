@@ -55,6 +55,8 @@ impl<T> RunNext<T> {
         (!old.is_null()).then(|| unsafe { crate::loom::Arc::from_raw(old) })
     }
 
+    // Used by the loom models' assertions.
+    #[cfg_attr(not(loom), allow(dead_code))]
     /// Whether the slot holds a value (a racy hint).
     pub fn is_occupied(&self) -> bool {
         !self.slot.load(Ordering::Acquire).is_null()

@@ -64,7 +64,9 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: ProcLocal) {
         ticks: Cell::new(0),
         runnext_streak: Cell::new(0),
         spinning: Cell::new(false),
-        rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9)),
+        rng: Cell::new(
+            0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
+        ),
     };
     worker.run();
 }
@@ -185,7 +187,10 @@ impl Worker {
                 return None;
             }
             let before = self.local.queue.len();
-            match victim.stealer.steal_batch_with_limit_and_pop(&self.local.queue, len.div_ceil(2)) {
+            match victim
+                .stealer
+                .steal_batch_with_limit_and_pop(&self.local.queue, len.div_ceil(2))
+            {
                 Steal::Success(task) => {
                     self.count_stolen((self.local.queue.len() - before + 1) as u64);
                     return Some(task);
