@@ -1,0 +1,2 @@
+//! Placeholder replaced by the scheduler benchmarks.
+fn main() {}
