@@ -15,11 +15,15 @@ fn main() -> std::io::Result<()> {
     println!("corun tour: {} workers (one per CPU)\n", runtime.workers());
 
     // 1. A million coroutines, spawned from inside a coroutine so they land on its processor's
-    //    queues first and the other workers have to steal them.
+    //    queues first and the other workers have to steal them. The spawner yields now and then,
+    //    as real code does, so its own worker runs coroutines too.
     let (spawn_ns, total_ns, sum) = runtime.block_on(|| {
         let start = Instant::now();
         let handles: Vec<_> = (0..COROUTINES)
             .map(|i| {
+                if i % 256 == 255 {
+                    corun::yield_now();
+                }
                 corun::spawn(move || {
                     for _ in 0..YIELDS_EACH {
                         corun::yield_now();

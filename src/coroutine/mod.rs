@@ -129,9 +129,7 @@ impl Task {
                 drop(body);
                 return;
             }
-            let ctx = context();
-            // SAFETY: the worker set a valid context before resuming us.
-            let task = unsafe { &*(*ctx).task };
+            let task = current_task().expect("resumed by a worker");
             task.yielder.set(yielder);
             body();
             local::drop_all();
@@ -154,24 +152,19 @@ impl Task {
         }
     }
 
-    /// Resumes the coroutine on this thread with `input` until it switches back.
-    /// Returns `None` when it finished, in which case its stack has been released.
+    /// Resumes the coroutine on this thread with `input` until it switches back, publishing it
+    /// as the running task of `ctx` (this thread's context) meanwhile. Returns `None` when it
+    /// finished, in which case its stack has been released.
     ///
     /// # Safety
-    /// The caller holds the run token.
-    pub(crate) unsafe fn resume(&self, worker: Option<&Worker>, input: Resume) -> Option<Suspend> {
+    /// The caller holds the run token, and `ctx` is the context installed on this thread.
+    pub(crate) unsafe fn resume(&self, ctx: &Context, input: Resume) -> Option<Suspend> {
         // SAFETY: the caller holds the run token, so nobody else touches `coro`.
         let slot = unsafe { &mut *self.coro.get() };
         let coro = slot.as_mut()?;
-        let ctx = Context {
-            task: self,
-            worker: worker.map_or(std::ptr::null(), |w| w as *const Worker),
-        };
-        set_context(&ctx);
-        overflow::set_running(Some(self.overflow_info()));
+        ctx.task.set(self);
         let result = coro.resume(input);
-        overflow::set_running(None);
-        set_context(std::ptr::null());
+        ctx.task.set(std::ptr::null());
         match result {
             corosensei::CoroutineResult::Yield(why) => {
                 if self.soft_guard && !stack::soft_guard_sample_intact(self.guard.0) {
@@ -185,7 +178,8 @@ impl Task {
                 if !stack.soft_guard_fully_intact() {
                     overflow::report_and_abort(&self.overflow_info());
                 }
-                match worker {
+                // SAFETY: `ctx.worker` is null or the live worker that installed `ctx`.
+                match unsafe { ctx.worker.as_ref() } {
                     Some(w) => w.release_stack(stack),
                     None => drop(stack),
                 }
@@ -212,7 +206,7 @@ impl Task {
         }
     }
 
-    fn overflow_info(&self) -> overflow::Running {
+    pub(crate) fn overflow_info(&self) -> overflow::Running {
         let (name_ptr, name_len) = self
             .name
             .as_deref()
@@ -264,11 +258,13 @@ impl Drop for Task {
     }
 }
 
-/// What the running coroutine can find about where it runs. Lives on the worker's stack for the
-/// duration of one resume.
+/// What the running coroutine can find about where it runs. A worker installs one for its
+/// whole life (`install_context`) and stores the running task's pointer in it around each
+/// resume; the shutdown drain installs its own for the duration of the drain.
 pub(crate) struct Context {
-    pub(crate) task: *const Task,
-    /// The worker, or null when the runtime's shutdown drain runs the coroutine.
+    /// The task being resumed on this thread, or null between resumes.
+    pub(crate) task: Cell<*const Task>,
+    /// The worker, or null when the runtime's shutdown drain runs coroutines.
     pub(crate) worker: *const Worker,
 }
 
@@ -276,7 +272,7 @@ thread_local! {
     static CONTEXT: Cell<*const Context> = const { Cell::new(std::ptr::null()) };
 }
 
-/// The context of the coroutine running on this thread, or null on a plain thread.
+/// The context installed on this thread, or null on a plain thread.
 ///
 /// `#[inline(never)]` and a copy, re-read after every switch: see the module docs.
 #[inline(never)]
@@ -284,27 +280,57 @@ pub(crate) fn context() -> *const Context {
     CONTEXT.with(|c| c.get())
 }
 
-#[inline(never)]
-fn set_context(ctx: *const Context) {
-    CONTEXT.with(|c| c.set(ctx));
+/// Installs `ctx` as this thread's context until the returned guard is dropped, which puts back
+/// the previous one (the drain may run inside a coroutine of another runtime).
+pub(crate) fn install_context(ctx: &Context) -> ContextGuard<'_> {
+    let previous = CONTEXT.with(|c| c.replace(ctx));
+    ContextGuard {
+        previous,
+        _ctx: std::marker::PhantomData,
+    }
 }
 
-/// The task running on this thread, if any.
+/// Restores the previous context when dropped.
+pub(crate) struct ContextGuard<'a> {
+    previous: *const Context,
+    _ctx: std::marker::PhantomData<&'a Context>,
+}
+
+impl Drop for ContextGuard<'_> {
+    fn drop(&mut self) {
+        CONTEXT.with(|c| c.set(self.previous));
+    }
+}
+
+/// The task running on this thread, if any. Reads the thread-local through [`context`], so it is
+/// safe to call after any switch.
 pub(crate) fn current_task<'a>() -> Option<&'a Task> {
     let ctx = context();
-    // SAFETY: a non-null context points at the live `Context` of the resume in progress on this
-    // thread, whose task outlives the resume. The returned reference is used only on this
-    // coroutine's stack, and the task (kept alive by the registry while it runs) outlives it.
-    (!ctx.is_null()).then(|| unsafe { &*(*ctx).task })
+    if ctx.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null context is the live one installed on this thread (its guard outlives
+    // every resume); a non-null task in it is the task being resumed right now, which the
+    // resumer keeps alive. The reference is used on that coroutine's stack, which the task
+    // outlives.
+    unsafe { (*ctx).task.get().as_ref() }
 }
 
 /// The worker of the coroutine running on this thread, if any (`None` on plain threads and in
 /// the shutdown drain). Must not be kept across a switch.
 pub(crate) fn current_worker<'a>() -> Option<&'a Worker> {
     let ctx = context();
-    // SAFETY: as in `current_task`; the worker outlives every resume it performs. Callers use
+    // SAFETY: as in `current_task`; the worker outlives the context it installed. Callers use
     // the reference before any switch (documented above).
-    unsafe { (!ctx.is_null() && !(*ctx).worker.is_null()).then(|| &*(*ctx).worker) }
+    unsafe { ctx.as_ref()?.worker.as_ref() }
+}
+
+/// What the overflow handler needs about the coroutine running on this thread. Called from a
+/// signal handler: only thread-local and plain memory reads.
+pub(crate) fn running_for_signal() -> Option<overflow::Running> {
+    let ctx = CONTEXT.with(|c| c.get());
+    // SAFETY: as in `current_task`; the task's fields read by `overflow_info` are immutable.
+    unsafe { Some(ctx.as_ref()?.task.get().as_ref()?.overflow_info()) }
 }
 
 /// The payload a coroutine unwinds with when its runtime shuts down.

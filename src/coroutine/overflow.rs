@@ -1,8 +1,9 @@
 //! Reporting stack overflows: a SIGSEGV/SIGBUS handler on an alternate signal stack.
 //!
-//! Before resuming a coroutine, a worker publishes the coroutine's guard range, id, name and
-//! stack size in a thread-local [`Running`] record. A fault inside the guard range of the
-//! coroutine running on the faulting thread is an overflow: the handler writes one line with
+//! While a worker resumes a coroutine, the coroutine is reachable from the thread's context
+//! (`coroutine::running_for_signal`: one thread-local load and plain reads of immutable task
+//! fields). A fault inside the guard page of the coroutine running on the faulting thread is an
+//! overflow: the handler writes one line with
 //! `write(2)` (async-signal-safe, no allocation) and aborts. Any other fault is passed to the
 //! handler that was installed before ours (std's own, or the default action), so we never
 //! swallow a real segfault. The handler runs on a per-worker alternate stack, because the
@@ -11,12 +12,9 @@
 //! Soft-guarded stacks (past the mapping budget, see `stack.rs`) are checked by the worker after
 //! each switch; [`report_and_abort`] is the shared way out for both.
 
-use std::cell::Cell;
 use std::sync::Once;
 
-/// What the signal handler needs to know about the coroutine running on this thread. Plain
-/// integers and a borrowed name: nothing that needs a destructor or lazy initialisation, so
-/// reading it from a signal handler is a plain thread-local load.
+/// What an overflow report says about the coroutine: plain integers and a borrowed name.
 #[derive(Clone, Copy)]
 pub(crate) struct Running {
     pub guard_lo: usize,
@@ -25,27 +23,6 @@ pub(crate) struct Running {
     pub stack_size: usize,
     pub name_ptr: *const u8,
     pub name_len: usize,
-}
-
-impl Running {
-    const NONE: Running = Running {
-        guard_lo: 0,
-        guard_hi: 0,
-        id: 0,
-        stack_size: 0,
-        name_ptr: std::ptr::null(),
-        name_len: 0,
-    };
-}
-
-thread_local! {
-    static RUNNING: Cell<Running> = const { Cell::new(Running::NONE) };
-}
-
-/// Publishes the coroutine about to run on this thread (or clears it with `None`).
-#[inline]
-pub(crate) fn set_running(running: Option<Running>) {
-    RUNNING.with(|r| r.set(running.unwrap_or(Running::NONE)));
 }
 
 /// The previous handlers, to chain to for faults that are not ours.
@@ -151,9 +128,10 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers; `si_addr` is the fault
     // address for SIGSEGV and SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let running = RUNNING.with(|r| r.get());
-    if running.guard_hi != 0 && addr >= running.guard_lo && addr < running.guard_hi {
-        report_and_abort(&running);
+    if let Some(running) = crate::coroutine::running_for_signal() {
+        if addr >= running.guard_lo && addr < running.guard_hi {
+            report_and_abort(&running);
+        }
     }
     // Not ours: hand the fault to whoever had it before.
     // SAFETY: PREVIOUS_* were written once by INSTALL before this handler could run.

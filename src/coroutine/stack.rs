@@ -112,6 +112,8 @@ pub(crate) fn soft_guard_sample_intact(gap: usize) -> bool {
 pub struct Stack {
     /// Address of the gap page (the lowest address of the slot).
     gap: usize,
+    /// Top of the usable range (what corosensei asks for on every resume).
+    base: usize,
     /// Whether the gap is a real `PROT_NONE` guard page.
     guarded: bool,
     /// The pool of its size, where it returns when dropped.
@@ -171,8 +173,7 @@ impl Drop for Stack {
 // "Stacks", for why we accept that rather than refuse to run a million coroutines.
 unsafe impl corosensei::stack::Stack for Stack {
     fn base(&self) -> corosensei::stack::StackPointer {
-        corosensei::stack::StackPointer::new(self.gap + page_size() + self.pool.size)
-            .expect("non-null stack")
+        corosensei::stack::StackPointer::new(self.base).expect("non-null stack")
     }
 
     fn limit(&self) -> corosensei::stack::StackPointer {
@@ -232,11 +233,7 @@ impl SizePool {
         let mut free = self.free.lock();
         if let Some((gap, guarded)) = free.stacks.pop() {
             free.dirty = free.dirty.saturating_sub(1);
-            return Ok(Stack {
-                gap,
-                guarded,
-                pool: self,
-            });
+            return Ok(self.stack_at(gap, guarded));
         }
         if free.slots_left == 0 {
             let slots = (SLAB_BYTES / self.slot_bytes()).max(1);
@@ -267,11 +264,16 @@ impl SizePool {
         free.next_slot += self.slot_bytes();
         free.slots_left -= 1;
         drop(free);
-        Ok(Stack {
+        Ok(self.stack_at(gap, try_guard(gap)))
+    }
+
+    fn stack_at(&'static self, gap: usize, guarded: bool) -> Stack {
+        Stack {
             gap,
-            guarded: try_guard(gap),
+            base: gap + self.slot_bytes(),
+            guarded,
             pool: self,
-        })
+        }
     }
 
     fn push(&self, gap: usize, guarded: bool) {

@@ -28,7 +28,7 @@ pub(crate) mod runnext;
 pub(crate) mod worker;
 
 use crate::coroutine::stack::{self, Stack};
-use crate::coroutine::{current_worker, Coroutine, Resume, Task};
+use crate::coroutine::{current_worker, install_context, Context, Coroutine, Resume, Task};
 use crate::join::{JoinHandle, Packet};
 use crossbeam_deque::{Injector, Stealer};
 use crossbeam_utils::sync::{Parker, Unparker};
@@ -447,11 +447,16 @@ fn drain(shared: &Shared) {
     }
     let mut tasks = shared.registry.take_all();
     tasks.sort_unstable_by_key(|t| std::cmp::Reverse(t.id));
+    let ctx = Context {
+        task: std::cell::Cell::new(std::ptr::null()),
+        worker: std::ptr::null(),
+    };
+    let _installed = install_context(&ctx);
     for _ in 0..SHUTDOWN_DRAIN_ROUNDS {
         // SAFETY: every thread of the runtime has been joined, so this thread holds the run
         // token of every coroutine (none is running, queued entries were just dropped).
         tasks.retain(|task| unsafe {
-            task.resume(None, Resume::Shutdown);
+            task.resume(&ctx, Resume::Shutdown);
             !task.is_done()
         });
         if tasks.is_empty() {

@@ -19,7 +19,7 @@
 use super::{ProcLocal, Shared, LOCAL_QUEUE_CAPACITY};
 use crate::coroutine::stack::{Stack, StackCache};
 use crate::coroutine::state::Commit;
-use crate::coroutine::{overflow, Resume, Suspend, Task};
+use crate::coroutine::{install_context, overflow, Context, Resume, Suspend, Task};
 use crossbeam_deque::Steal;
 use crossbeam_utils::Backoff;
 use std::cell::{Cell, RefCell};
@@ -30,7 +30,7 @@ use std::time::Duration;
 
 /// Every this many ticks the global queue is checked first (Go: 61, a prime, so the check does
 /// not fall into step with a periodic workload).
-const GLOBAL_QUEUE_INTERVAL: u64 = 61;
+const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 /// Consecutive run-next picks allowed before the slot yields to the local queue (tokio: 3).
 const MAX_RUNNEXT_STREAK: u32 = 3;
 /// Rounds over all victims a spinning worker makes before it gives up and sleeps.
@@ -42,9 +42,11 @@ const SPARE_IDLE_TIMEOUT: Duration = Duration::from_millis(5);
 pub(crate) struct Worker {
     pub(crate) index: usize,
     pub(crate) shared: Arc<Shared>,
+    /// `&shared.remotes[index]`, resolved once: it is read several times per switch.
+    remote: *const super::Remote,
     local: ProcLocal,
-    /// Scheduling ticks (mirrors `Remote::tick` halved).
-    ticks: Cell<u64>,
+    /// Ticks left until the global queue is checked first.
+    global_countdown: Cell<u32>,
     runnext_streak: Cell<u32>,
     spinning: Cell<bool>,
     rng: Cell<u64>,
@@ -57,11 +59,12 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: ProcLocal) {
     let _alt_stack = overflow::install_for_this_thread();
     let worker = Worker {
         index,
+        remote: &shared.remotes[index],
         is_spare: index >= shared.num_workers,
         stacks: RefCell::new(StackCache::new(shared.stack_pool)),
         shared,
         local,
-        ticks: Cell::new(0),
+        global_countdown: Cell::new(GLOBAL_QUEUE_INTERVAL),
         runnext_streak: Cell::new(0),
         spinning: Cell::new(false),
         rng: Cell::new(
@@ -73,10 +76,17 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: ProcLocal) {
 
 impl Worker {
     fn remote(&self) -> &super::Remote {
-        &self.shared.remotes[self.index]
+        // SAFETY: `remote` points into `shared.remotes`, a boxed slice that lives as long as
+        // `shared`, which `self` keeps alive.
+        unsafe { &*self.remote }
     }
 
     fn run(self) {
+        let ctx = Context {
+            task: Cell::new(std::ptr::null()),
+            worker: &self,
+        };
+        let _installed = install_context(&ctx);
         while !self.shared.is_shutdown() {
             let task = match self.next_task() {
                 Some(task) => task,
@@ -95,9 +105,10 @@ impl Worker {
                 },
             };
             self.stop_spinning();
-            self.run_task(task);
+            self.run_task(&ctx, task);
         }
         self.stop_spinning();
+        drop(_installed);
         if self.is_spare {
             self.retire_spare();
         }
@@ -105,12 +116,14 @@ impl Worker {
 
     /// Steps 1 to 4 of the search: the P's own work and the global queue.
     fn next_task(&self) -> Option<Arc<Task>> {
-        let ticks = self.ticks.get() + 1;
-        self.ticks.set(ticks);
-        if ticks % GLOBAL_QUEUE_INTERVAL == 0 {
+        let countdown = self.global_countdown.get() - 1;
+        if countdown == 0 {
+            self.global_countdown.set(GLOBAL_QUEUE_INTERVAL);
             if let Some(task) = self.take_global() {
                 return Some(task);
             }
+        } else {
+            self.global_countdown.set(countdown);
         }
         let runnext = &self.remote().runnext;
         if self.runnext_streak.get() < MAX_RUNNEXT_STREAK {
@@ -247,7 +260,7 @@ impl Worker {
     /// A spare P goes back to the pool. Its queue is empty (it found nothing to do) and only its
     /// M pushes to it, so nothing is stranded.
     fn retire_spare(self) {
-        let remote = &self.shared.remotes[self.index];
+        let remote = self.remote();
         if let Some(task) = remote.runnext.take() {
             self.shared.injector.push(task);
         }
@@ -262,7 +275,7 @@ impl Worker {
         shared.notify_work();
     }
 
-    fn run_task(&self, task: Arc<Task>) {
+    fn run_task(&self, ctx: &Context, task: Arc<Task>) {
         let last = task.last_worker.replace(self.index);
         let remote = self.remote();
         if last != usize::MAX && last != self.index {
@@ -274,7 +287,7 @@ impl Worker {
         remote.tick.store(tick + 1, Ordering::Relaxed);
         // SAFETY: we popped `task` from a queue (or took it from a run-next slot), which hands
         // us its run token.
-        let why = unsafe { task.resume(Some(self), Resume::Run) };
+        let why = unsafe { task.resume(ctx, Resume::Run) };
         remote.tick.store(tick + 2, Ordering::Relaxed);
         match why {
             Some(Suspend::Yield) => self.push_back(task),
