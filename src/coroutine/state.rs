@@ -75,9 +75,9 @@ impl ParkState {
             Ok(_) => Commit::Parked,
             Err(current) => {
                 debug_assert_eq!(current, NOTIFIED, "only the owner can set PARKED");
-                // Only the owner clears the token, and no one else can set PARKED, so a plain
-                // store is enough; Acquire above already synchronised with the unparker.
-                self.bits.store(0, Ordering::Relaxed);
+                // An RMW, not a plain store: an unparker may have re-set the token since the
+                // failed CAS read it, and its writes must be visible when the coroutine resumes.
+                self.bits.swap(0, Ordering::Acquire);
                 Commit::Notified
             }
         }
@@ -89,9 +89,9 @@ impl ParkState {
         loop {
             let (next, outcome) = if current & PARKED != 0 {
                 (current & !PARKED, Unparked::Schedule)
-            } else if current & NOTIFIED != 0 {
-                return Unparked::TokenSet;
             } else {
+                // Even when the token is already set: the RMW (NOTIFIED -> NOTIFIED) is what
+                // makes this unpark's earlier writes visible to the park that consumes it.
                 (current | NOTIFIED, Unparked::TokenSet)
             };
             match self.bits.compare_exchange_weak(

@@ -103,12 +103,17 @@ impl Idle {
     /// status). Removes it from the sleepers if it is still there, returning `true`; `false`
     /// means a submitter already took it out and counted it as spinning (its unpark token is
     /// set, so its next block returns at once).
-    pub fn cancel_sleep(&self, worker: usize) -> bool {
+    pub fn cancel_sleep(&self, worker: usize, was_spinning: bool) -> bool {
         let mut sleepers = self.sleepers.lock();
         match sleepers.iter().position(|&w| w == worker) {
             Some(i) => {
                 sleepers.swap_remove(i);
                 self.num_sleeping.fetch_sub(1, Ordering::SeqCst);
+                if was_spinning {
+                    // Go's findRunnable: a spinner whose last re-check finds work spins again,
+                    // so that taking it wakes another worker for the rest (rule 4).
+                    self.num_spinning.fetch_add(1, Ordering::SeqCst);
+                }
                 true
             }
             None => false,
@@ -136,7 +141,11 @@ impl Idle {
     /// Takes every sleeper out of the list (shutdown), returning their indices.
     pub fn wake_all(&self) -> Vec<usize> {
         let mut sleepers = self.sleepers.lock();
-        self.num_sleeping.store(0, Ordering::SeqCst);
-        std::mem::take(&mut *sleepers)
+        let woken = std::mem::take(&mut *sleepers);
+        // Like `worker_to_wake`: a worker taken out of the sleepers counts as spinning until it
+        // stops, which is what it assumes when it finds itself no longer registered.
+        self.num_sleeping.fetch_sub(woken.len(), Ordering::SeqCst);
+        self.num_spinning.fetch_add(woken.len(), Ordering::SeqCst);
+        woken
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The order of the search is Go's `findRunnable` (DESIGN.md, "Scheduler"):
 //!
-//! 1. every 61st tick, the global queue first, so it is never starved by busy local queues;
+//! 1. every 61st tick, the global queue first, so it is never starved by busy local queues
+//!    (and, if the local queue has work, a sleeping worker is told: yields do not wake anyone);
 //! 2. the run-next slot, unless it was used [`MAX_RUNNEXT_STREAK`] times in a row (a ping-pong
 //!    pair would otherwise keep the rest of the queue waiting forever): then it is demoted to the
 //!    back of the local queue;
@@ -119,6 +120,11 @@ impl Worker {
         let countdown = self.global_countdown.get() - 1;
         if countdown == 0 {
             self.global_countdown.set(GLOBAL_QUEUE_INTERVAL);
+            // Yields do not wake idle workers (a fence per switch is too dear), so a worker that
+            // went to sleep while this queue still had work is woken here, every 61 ticks.
+            if !self.local.queue.is_empty() {
+                self.shared.notify_work();
+            }
             if let Some(task) = self.take_global() {
                 return Some(task);
             }
@@ -230,11 +236,14 @@ impl Worker {
     /// Step 6: sleep until woken (the idle protocol, `idle.rs`).
     fn sleep(&self) {
         let idle = &self.shared.idle;
-        idle.sleep(self.index, self.spinning.replace(false));
+        let was_spinning = self.spinning.replace(false);
+        idle.sleep(self.index, was_spinning);
         // The re-scan after registering: pairs with the submitters' fence.
         if self.shared.has_stealable_work() || self.shared.is_shutdown() {
-            if !idle.cancel_sleep(self.index) {
-                // A submitter already took us out and counted us as spinning.
+            // Either we took ourselves out (and, if we were spinning, spin again, so taking this
+            // work wakes another worker for the rest: Go's `findRunnable`), or a submitter or the
+            // shutdown already took us out and counted us as spinning.
+            if !idle.cancel_sleep(self.index, was_spinning) || was_spinning {
                 self.spinning.set(true);
             }
             return;
@@ -242,6 +251,9 @@ impl Worker {
         loop {
             self.local.parker.park();
             if self.shared.is_shutdown() {
+                if !idle.cancel_sleep(self.index, false) {
+                    self.spinning.set(true);
+                }
                 return;
             }
             if !idle.is_sleeping(self.index) {
