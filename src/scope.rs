@@ -77,8 +77,11 @@ where
         env: PhantomData,
     };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    // Wait for every coroutine, even if `f` panicked: they may borrow from our caller.
-    park_until(|| scope.data.running.load(Ordering::Acquire) == 0);
+    // Wait for every coroutine, even if `f` panicked: they may borrow from our caller. Not even
+    // a runtime shutdown may cut this short (see `without_cancellation`).
+    crate::coroutine::without_cancellation(|| {
+        park_until(|| scope.data.running.load(Ordering::Acquire) == 0)
+    });
     match result {
         Err(payload) => panic::resume_unwind(payload),
         Ok(_) if scope.data.a_coroutine_panicked.load(Ordering::Relaxed) => {

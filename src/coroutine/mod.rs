@@ -92,6 +92,10 @@ pub(crate) struct Task {
     pub(crate) registry_slot: AtomicUsize,
     /// Index of the worker that last ran it (run-token holder only), to count migrations.
     pub(crate) last_worker: Cell<usize>,
+    /// Depth of `without_cancellation` sections on this coroutine (its own stack only).
+    cancel_deferred: Cell<u32>,
+    /// A shutdown arrived inside such a section and is raised when the section ends.
+    cancel_pending: Cell<bool>,
 }
 
 // SAFETY: the fields that are not thread-safe by themselves (`coro`, `yielder`, `locals`,
@@ -118,21 +122,18 @@ impl Task {
         body: F,
     ) -> Task
     where
-        F: FnOnce() + Send,
+        F: FnOnce(Resume) + Send,
     {
         let guard = stack.guard_range();
         let soft_guard = !stack.is_guarded();
         let stack_size = stack.size();
         let entry = move |yielder: &Yielder, first: Resume| {
-            if first == Resume::Shutdown {
-                // Never started: dropping `body` runs its captures' destructors.
-                drop(body);
-                return;
+            if first == Resume::Run {
+                let task = current_task().expect("resumed by a worker");
+                task.yielder.set(yielder);
             }
-            let task = current_task().expect("resumed by a worker");
-            task.yielder.set(yielder);
-            body();
-            local::drop_all();
+            // On `Shutdown` the body must not run: it drops its closure and reports cancellation.
+            body(first);
         };
         // SAFETY: forwarded to our caller (see above).
         let coro = unsafe { Coro::with_stack_unchecked(stack, entry) };
@@ -149,6 +150,8 @@ impl Task {
             stack_size,
             registry_slot: AtomicUsize::new(usize::MAX),
             last_worker: Cell::new(usize::MAX),
+            cancel_deferred: Cell::new(0),
+            cancel_pending: Cell::new(false),
         }
     }
 
@@ -337,10 +340,65 @@ pub(crate) fn running_for_signal() -> Option<overflow::Running> {
 #[derive(Debug)]
 pub struct Cancelled;
 
-fn after_switch(resume: Resume) {
-    if resume == Resume::Shutdown && !std::thread::panicking() {
-        // No panic hook, no message: this is the runtime unwinding the coroutine on purpose.
+fn after_switch(task: &Task, resume: Resume) {
+    if resume != Resume::Shutdown || std::thread::panicking() {
+        return;
+    }
+    if task.cancel_deferred.get() > 0 {
+        task.cancel_pending.set(true);
+        return;
+    }
+    // No panic hook, no message: this is the runtime unwinding the coroutine on purpose.
+    std::panic::resume_unwind(Box::new(Cancelled));
+}
+
+/// Runs `f` with shutdown cancellation deferred: a `Shutdown` that arrives while `f` parks is
+/// remembered and raised (as the [`Cancelled`] unwind) only after `f` returns. For waits that
+/// protect borrows, such as `scope` waiting for its coroutines or `block_on` for its closure:
+/// unwinding out of them early would free what the other coroutines still use.
+pub(crate) fn without_cancellation<R>(f: impl FnOnce() -> R) -> R {
+    let Some(task) = current_task() else {
+        return f();
+    };
+    struct Section<'a>(&'a Task);
+    impl Drop for Section<'_> {
+        fn drop(&mut self) {
+            self.0.cancel_deferred.set(self.0.cancel_deferred.get() - 1);
+        }
+    }
+    task.cancel_deferred.set(task.cancel_deferred.get() + 1);
+    let section = Section(task);
+    let value = f();
+    drop(section);
+    if task.cancel_deferred.get() == 0
+        && task.cancel_pending.replace(false)
+        && !std::thread::panicking()
+    {
         std::panic::resume_unwind(Box::new(Cancelled));
+    }
+    value
+}
+
+/// `park` for a coroutine that is unwinding a panic: it must not switch, because std keeps the
+/// panic count per OS thread, and another coroutine resumed on this thread (or this one resumed
+/// on another) would see, and later corrupt, the wrong count. So it blocks its thread, polling its
+/// token; the monitor sees the stuck processor and hands its queue to another thread meanwhile.
+#[cold]
+fn park_while_unwinding(task: &Task) {
+    if current_worker().is_none() {
+        // The shutdown drain: nothing else runs until this coroutine returns, so waiting here
+        // could only hang. Return spuriously, which `park` allows.
+        return;
+    }
+    let backoff = crossbeam_utils::Backoff::new();
+    let mut sleep = std::time::Duration::from_micros(10);
+    while !task.park.try_take_token() && !task.shared.is_shutdown() {
+        if backoff.is_completed() {
+            std::thread::sleep(sleep);
+            sleep = (sleep * 2).min(std::time::Duration::from_millis(1));
+        } else {
+            backoff.snooze();
+        }
     }
 }
 
@@ -351,7 +409,9 @@ fn after_switch(resume: Resume) {
 /// supplies it. An `unpark` that comes before the `park` is therefore not lost. As with threads,
 /// `park` may also return spuriously, so call it in a loop that checks a condition.
 ///
-/// Called from a plain thread (outside any coroutine) it is `std::thread::park`.
+/// Called from a plain thread (outside any coroutine) it is `std::thread::park`. Called by a
+/// coroutine that is unwinding a panic (from a destructor), it blocks the OS thread instead of
+/// switching, because the panic state std keeps is per thread (see DESIGN.md, "Panics").
 pub fn park() {
     let Some(task) = current_task() else {
         std::thread::park();
@@ -360,8 +420,12 @@ pub fn park() {
     if task.park.try_take_token() {
         return;
     }
+    if std::thread::panicking() {
+        park_while_unwinding(task);
+        return;
+    }
     let resume = task.suspend(Suspend::Park);
-    after_switch(resume);
+    after_switch(task, resume);
 }
 
 /// Gives up the worker to other runnable coroutines; this one goes to the back of its
@@ -371,8 +435,13 @@ pub fn yield_now() {
         std::thread::yield_now();
         return;
     };
+    if std::thread::panicking() {
+        // Never switch while unwinding (see `park_while_unwinding`).
+        std::thread::yield_now();
+        return;
+    }
     let resume = task.suspend(Suspend::Yield);
-    after_switch(resume);
+    after_switch(task, resume);
 }
 
 /// A handle to a coroutine, like `std::thread::Thread`: cheap to clone, `Send + Sync`.

@@ -16,10 +16,13 @@
 //! 4. Empty the run queues, then resume every unfinished coroutine, newest first, with
 //!    `Resume::Shutdown`: its pending `park`/`yield_now` unwinds with the payload
 //!    [`Cancelled`](crate::Cancelled), running its destructors on its own stack; a coroutine that
-//!    never started just has its closure dropped. Newest first means the children of a
-//!    [`scope`](crate::scope) unwind before the scope's owner, which waits for them. A coroutine
-//!    that catches the unwind and parks again gets a few more rounds; if it still will not
-//!    finish, its stack is leaked (and reported) rather than freed under live frames.
+//!    never started has its closure dropped and its join handle told `Cancelled`. Newest first
+//!    means the children of a [`scope`](crate::scope) unwind before the scope's owner. Waits that
+//!    protect borrows (`scope`, `block_on`) are uncancellable: the `Cancelled` unwind is raised
+//!    only once they are over. A coroutine still waiting (or one that catches the unwind and
+//!    parks again) gets more rounds, with pauses; if it still will not finish, its stack is
+//!    leaked (and reported) rather than freed under live frames or borrowers, and its joiners
+//!    wait forever, as for a thread that never ends.
 
 pub(crate) mod idle;
 mod monitor;
@@ -42,10 +45,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
+use std::time::Duration;
 
 /// Capacity of a processor's local run queue; past it, half moves to the global queue.
 pub(crate) const LOCAL_QUEUE_CAPACITY: usize = 256;
-/// Rounds the shutdown drain gives coroutines that keep parking while they unwind.
+/// Rounds the shutdown drain gives coroutines that keep parking while they unwind (with pauses
+/// doubling from 1 ms to 100 ms between rounds: about 1.2 s in all).
 const SHUTDOWN_DRAIN_ROUNDS: usize = 16;
 
 /// The parts of a processor that other threads touch.
@@ -366,12 +371,13 @@ impl Runtime {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        // SAFETY: we join before returning, so whatever `f` borrows outlives the coroutine; the
-        // runtime cannot be dropped meanwhile because we borrow it. The one way the join could
-        // return early is the runtime's shutdown, which cannot start while `&self` is held.
+        // SAFETY: we join before returning, so whatever `f` borrows outlives the coroutine. This
+        // runtime cannot shut down meanwhile (we borrow it). If the caller is a coroutine of
+        // another runtime that shuts down, the join is uncancellable: the caller keeps waiting,
+        // and if it is given up on, its stack (and the borrows) is leaked, never freed.
         let handle = unsafe { spawn_unchecked(&self.shared, None, None, None, f) }
             .expect("failed to spawn a coroutine");
-        match handle.join() {
+        match crate::coroutine::without_cancellation(|| handle.join()) {
             Ok(value) => value,
             Err(payload) => panic::resume_unwind(payload),
         }
@@ -452,7 +458,14 @@ fn drain(shared: &Shared) {
         worker: std::ptr::null(),
     };
     let _installed = install_context(&ctx);
-    for _ in 0..SHUTDOWN_DRAIN_ROUNDS {
+    let mut pause = Duration::from_millis(1);
+    for round in 0..SHUTDOWN_DRAIN_ROUNDS {
+        if round > 0 {
+            // What is left waits for something: typically a coroutine of another runtime that
+            // it borrowed into (`block_on`, `scope`). Give that time before the next round.
+            thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
         // SAFETY: every thread of the runtime has been joined, so this thread holds the run
         // token of every coroutine (none is running, queued entries were just dropped).
         tasks.retain(|task| unsafe {
@@ -508,7 +521,14 @@ where
     };
     let packet = Packet::new(scope);
     let their_packet = packet.clone();
-    let body = move || {
+    let body = move |first: Resume| {
+        if first == Resume::Shutdown {
+            // Never started: drop the closure (its captures may borrow from a scope), then tell
+            // the joiner.
+            drop(f);
+            their_packet.complete(Err(Box::new(crate::Cancelled)));
+            return;
+        }
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         // Coroutine-locals go before the joiner is told, so `join` returning means they are gone.
         let _ = panic::catch_unwind(crate::coroutine::local::drop_all);

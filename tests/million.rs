@@ -1,0 +1,82 @@
+//! A million coroutines parked at once, on two workers, without raising `vm.max_map_count`.
+
+mod common;
+
+use common::{resident_bytes, wait_until, within};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const COROUTINES: usize = 1_000_000;
+/// Regression guard, not a measurement: a parked coroutine costs a few KiB (its touched stack
+/// pages plus its records); 16 KiB each would mean stacks are being committed wholesale.
+const MAX_RESIDENT_PER_COROUTINE: usize = 16 * 1024;
+
+#[test]
+fn a_million_coroutines_park_at_once_and_all_finish_when_unparked() {
+    within(Duration::from_secs(600), || {
+        let rt = common::runtime(2);
+        let go = Arc::new(AtomicBool::new(false));
+        let parked = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicUsize::new(0));
+        let rss_before = resident_bytes();
+        let start = Instant::now();
+
+        let handles: Vec<corun::JoinHandle<()>> = (0..COROUTINES)
+            .map(|i| {
+                let (go, parked, finished) = (go.clone(), parked.clone(), finished.clone());
+                corun::Builder::new()
+                    .spawn_on(&rt, move || {
+                        let mut counted = false;
+                        while !go.load(Ordering::Acquire) {
+                            if !counted {
+                                // Counted once, right before the first park.
+                                parked.fetch_add(1, Ordering::SeqCst);
+                                counted = true;
+                            }
+                            corun::park();
+                        }
+                        finished.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .unwrap_or_else(|e| panic!("spawn #{i} failed: {e}"))
+            })
+            .collect();
+        let spawned = start.elapsed();
+        wait_until(
+            Duration::from_secs(300),
+            "a million coroutines reach park",
+            || parked.load(Ordering::SeqCst) == COROUTINES,
+        );
+        let all_parked = start.elapsed();
+        let rss_parked = resident_bytes();
+        let per_coroutine = rss_parked.saturating_sub(rss_before) / COROUTINES;
+        let live = rt.metrics().live_coroutines;
+        let mappings = std::fs::read_to_string("/proc/self/maps")
+            .map(|m| m.lines().count())
+            .unwrap_or(0);
+        println!(
+            "{COROUTINES} coroutines: spawned in {spawned:?}, all parked after {all_parked:?}; \
+             RSS {} MiB -> {} MiB = {per_coroutine} bytes per parked coroutine; \
+             {live} live per metrics; {mappings} memory mappings",
+            rss_before >> 20,
+            rss_parked >> 20
+        );
+        assert_eq!(live, COROUTINES, "metrics' live coroutine count");
+        assert_eq!(finished.load(Ordering::SeqCst), 0);
+
+        go.store(true, Ordering::Release);
+        for handle in &handles {
+            handle.coroutine().unpark();
+        }
+        for handle in handles {
+            handle.join().expect("a coroutine panicked");
+        }
+        println!("all joined after {:?}", start.elapsed());
+        assert_eq!(finished.load(Ordering::SeqCst), COROUTINES);
+        assert!(
+            per_coroutine < MAX_RESIDENT_PER_COROUTINE,
+            "{per_coroutine} bytes resident per parked coroutine"
+        );
+        drop(rt);
+    });
+}

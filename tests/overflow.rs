@@ -1,0 +1,152 @@
+//! Stack overflow in a coroutine is reported (name, stack size) and aborts the process, for
+//! guarded stacks (a real guard page) and soft-guarded ones (`CORUN_GUARD_PAGES=0`).
+//!
+//! An overflow kills the process, so each case runs in a child: this test binary re-executed
+//! with `--exact overflow_child` and `CORUN_OVERFLOW_CHILD` naming the case.
+
+use std::hint::black_box;
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CASE_VAR: &str = "CORUN_OVERFLOW_CHILD";
+const STACK_SIZE: usize = 64 * 1024;
+
+/// Recurses without bound, with a frame the optimiser cannot drop or turn into a loop.
+#[inline(never)]
+fn recurse_forever(depth: u64) -> u64 {
+    let mut frame = [0xA5u8; 256];
+    black_box(&mut frame);
+    if black_box(depth) == u64::MAX {
+        return 0; // never: only here so the recursion is not unconditional
+    }
+    recurse_forever(depth + 1) + u64::from(frame[(depth % 256) as usize])
+}
+
+/// Recurses until a frame lies below `limit`, writing non-zero bytes all the way, then returns.
+#[inline(never)]
+fn recurse_below(limit: usize) -> u64 {
+    let mut frame = [0xA5u8; 128];
+    black_box(&mut frame);
+    let here = frame.as_ptr() as usize;
+    if here < limit {
+        return u64::from(frame[1]);
+    }
+    recurse_below(limit) + u64::from(frame[7])
+}
+
+/// The child's side: runs only when re-executed by a parent test, and never returns normally.
+#[test]
+fn overflow_child() {
+    let Ok(case) = std::env::var(CASE_VAR) else {
+        return; // a normal test run: nothing to do
+    };
+    match case.as_str() {
+        "guarded" => {
+            let handle = corun::Builder::new()
+                .name("deep".into())
+                .stack_size(STACK_SIZE)
+                .spawn(|| recurse_forever(0))
+                .unwrap();
+            let _ = handle.join();
+        }
+        "soft" => {
+            // Every stack is soft-guarded (`CORUN_GUARD_PAGES=0` in our environment). The check
+            // runs after the coroutine switches out, so overflow a little way into the gap page
+            // below the stack, come back, and switch out. Stacks of one size are carved in order
+            // from one slab: a generator takes the slot below first, so that whatever runs past
+            // the gap lands in memory nobody uses rather than in an unmapped page.
+            let _below =
+                corun::Generator::<(), (), ()>::with_stack_size(STACK_SIZE, |_, ()| ()).unwrap();
+            let handle = corun::Builder::new()
+                .name("deep-soft".into())
+                .stack_size(STACK_SIZE)
+                .spawn(|| {
+                    // `top` is a little below the top of the usable stack, which is STACK_SIZE
+                    // long: a frame 512 bytes below `top - STACK_SIZE` is in the gap page (or, if
+                    // the frames above us took over 3.5 KiB, past it in the generator's slot).
+                    let mut marker = 0u8; // a local, so its address is on this stack
+                    let top = black_box(&mut marker) as *mut u8 as usize;
+                    let sum = recurse_below(top - STACK_SIZE - 512);
+                    corun::yield_now();
+                    sum
+                })
+                .unwrap();
+            let _ = handle.join();
+        }
+        other => panic!("unknown overflow case {other:?}"),
+    }
+    // Reaching here means the overflow went unnoticed: say so, and fail the child.
+    eprintln!("overflow_child: the coroutine returned; no overflow was reported");
+    std::process::exit(3);
+}
+
+/// Runs the child case `case` (with extra environment `env`) and returns its exit status and
+/// stderr. Kills it after a generous bound.
+fn run_child(case: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let exe = std::env::current_exe().expect("current test binary");
+    let mut command = Command::new(exe);
+    command
+        .args([
+            "--exact",
+            "overflow_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CASE_VAR, case)
+        .env_remove("CORUN_GUARD_PAGES") // each case sets what it needs
+        .env("RUST_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("start the child");
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the {case} overflow child did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (status, reader.join().unwrap())
+}
+
+fn assert_reported_overflow(case: &str, env: &[(&str, &str)], name: &str) {
+    let (status, stderr) = run_child(case, env);
+    assert!(!status.success(), "the child survived; stderr:\n{stderr}");
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGABRT),
+        "the child should abort; status {status:?}, stderr:\n{stderr}"
+    );
+    assert!(stderr.contains("stack overflow"), "stderr:\n{stderr}");
+    assert!(stderr.contains(&format!("'{name}'")), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains(&STACK_SIZE.to_string()),
+        "stderr lacks the stack size:\n{stderr}"
+    );
+}
+
+#[test]
+fn stack_overflow_on_a_guarded_stack_is_reported_and_aborts() {
+    assert_reported_overflow("guarded", &[], "deep");
+}
+
+#[test]
+fn stack_overflow_on_a_soft_guarded_stack_is_reported_and_aborts() {
+    assert_reported_overflow("soft", &[("CORUN_GUARD_PAGES", "0")], "deep-soft");
+}
