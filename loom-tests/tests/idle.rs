@@ -141,30 +141,18 @@ impl Worker {
         }
     }
 
-    /// `Worker::sleep`.
+    /// `Worker::sleep`: the runtime's own `Idle::sleep_until_woken`, with this model's queues
+    /// and parker.
     fn sleep(&self) {
-        let idle = &self.rt.idle;
-        let was_spinning = self.spinning.replace(false);
-        idle.sleep(self.index, was_spinning);
-        if self.rt.has_stealable_work() || self.rt.is_shutdown() {
-            if !idle.cancel_sleep(self.index, was_spinning) || was_spinning {
-                self.spinning.set(true);
-            }
-            return;
-        }
-        loop {
-            self.rt.parkers[self.index].park();
-            if self.rt.is_shutdown() {
-                if !idle.cancel_sleep(self.index, false) {
-                    self.spinning.set(true);
-                }
-                return;
-            }
-            if !idle.is_sleeping(self.index) {
-                self.spinning.set(true);
-                return;
-            }
-        }
+        let rt = &self.rt;
+        let spinning = rt.idle.sleep_until_woken(
+            self.index,
+            self.spinning.replace(false),
+            || rt.has_stealable_work(),
+            || rt.is_shutdown(),
+            || rt.parkers[self.index].park(),
+        );
+        self.spinning.set(spinning);
     }
 }
 

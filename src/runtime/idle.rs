@@ -120,6 +120,36 @@ impl Idle {
         }
     }
 
+    /// The whole of a worker's going to sleep, in one place so the loom model runs this very
+    /// code: register as asleep, re-scan with `has_work` (after the fence), and either take
+    /// ourselves back out or block with `park` until a waker takes us out (or `is_shutdown`).
+    /// Returns whether the worker now counts as spinning: when its re-scan found work after it
+    /// had been spinning (it spins again, Go's `findRunnable`, so taking the work wakes another
+    /// worker for the rest), or when a submitter or the shutdown took it out of the sleepers.
+    pub fn sleep_until_woken(
+        &self,
+        worker: usize,
+        was_spinning: bool,
+        has_work: impl Fn() -> bool,
+        is_shutdown: impl Fn() -> bool,
+        park: impl Fn(),
+    ) -> bool {
+        self.sleep(worker, was_spinning);
+        if has_work() || is_shutdown() {
+            return !self.cancel_sleep(worker, was_spinning) || was_spinning;
+        }
+        loop {
+            park();
+            if is_shutdown() {
+                return !self.cancel_sleep(worker, false);
+            }
+            if !self.is_sleeping(worker) {
+                // Taken out by `worker_to_wake`, which counted us as spinning.
+                return true;
+            }
+        }
+    }
+
     /// Whether `worker` is registered as asleep.
     pub fn is_sleeping(&self, worker: usize) -> bool {
         self.sleepers.lock().contains(&worker)

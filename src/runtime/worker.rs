@@ -233,35 +233,17 @@ impl Worker {
         }
     }
 
-    /// Step 6: sleep until woken (the idle protocol, `idle.rs`).
+    /// Step 6: sleep until woken (the idle protocol, `Idle::sleep_until_woken`).
     fn sleep(&self) {
-        let idle = &self.shared.idle;
-        let was_spinning = self.spinning.replace(false);
-        idle.sleep(self.index, was_spinning);
-        // The re-scan after registering: pairs with the submitters' fence.
-        if self.shared.has_stealable_work() || self.shared.is_shutdown() {
-            // Either we took ourselves out (and, if we were spinning, spin again, so taking this
-            // work wakes another worker for the rest: Go's `findRunnable`), or a submitter or the
-            // shutdown already took us out and counted us as spinning.
-            if !idle.cancel_sleep(self.index, was_spinning) || was_spinning {
-                self.spinning.set(true);
-            }
-            return;
-        }
-        loop {
-            self.local.parker.park();
-            if self.shared.is_shutdown() {
-                if !idle.cancel_sleep(self.index, false) {
-                    self.spinning.set(true);
-                }
-                return;
-            }
-            if !idle.is_sleeping(self.index) {
-                // Woken by `notify_work`, which counted us as spinning.
-                self.spinning.set(true);
-                return;
-            }
-        }
+        let shared = &self.shared;
+        let spinning = shared.idle.sleep_until_woken(
+            self.index,
+            self.spinning.replace(false),
+            || shared.has_stealable_work(),
+            || shared.is_shutdown(),
+            || self.local.parker.park(),
+        );
+        self.spinning.set(spinning);
     }
 
     fn spare_should_exit(&self) -> bool {
