@@ -56,20 +56,25 @@ pub fn page_size() -> usize {
 }
 
 /// How many guard pages the process may create: a quarter of `vm.max_map_count` (each costs up
-/// to two mappings, and the rest of the program needs mappings too).
+/// to two mappings, and the rest of the program needs mappings too), or `CORUN_GUARD_PAGES`.
 fn guard_budget() -> usize {
     static BUDGET: OnceLock<usize> = OnceLock::new();
     *BUDGET.get_or_init(|| {
-        if let Ok(v) = std::env::var("CORUN_GUARD_PAGES") {
-            if let Ok(n) = v.trim().parse() {
-                return n;
-            }
-        }
-        std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count")
             .ok()
             .and_then(|s| s.trim().parse::<usize>().ok())
-            .unwrap_or(65530)
-            / 4
+            .unwrap_or(65530);
+        // An override may lower the budget, or raise it to at most 3/8 of the mappings (each
+        // guard page costs up to two, so up to 3/4 of them), leaving room for the slabs and the
+        // rest of the program.
+        let default = max_map_count / 4;
+        match std::env::var("CORUN_GUARD_PAGES")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+        {
+            Some(n) => n.min(max_map_count * 3 / 8),
+            None => default,
+        }
     })
 }
 
@@ -150,10 +155,12 @@ impl Stack {
         if self.guarded {
             return true;
         }
-        let words = page_size() / std::mem::size_of::<usize>();
-        // SAFETY: the gap page is mapped readable for the life of the process (see above).
-        let gap = unsafe { std::slice::from_raw_parts(self.gap as *const usize, words) };
-        gap.iter().all(|&w| w == 0)
+        let words = page_size() / std::mem::size_of::<u64>();
+        // SAFETY: the gap page is mapped readable for the life of the process (see above), and
+        // page-aligned, so aligned for u64.
+        let gap = unsafe { std::slice::from_raw_parts(self.gap as *const u64, words) };
+        // An OR-fold rather than `all`: no early exit, so it vectorises.
+        gap.iter().fold(0, |acc, &w| acc | w) == 0
     }
 }
 
@@ -181,10 +188,16 @@ unsafe impl corosensei::stack::Stack for Stack {
     }
 }
 
-/// Free stacks kept dirty (ready for reuse without page faults) per size; stacks freed beyond
-/// this are handed back to the kernel first. Returning memory costs a TLB shoot-down on every
-/// other core, so it must stay off the common path.
+/// Free stacks allowed to keep their resident pages (ready for reuse without page faults), per
+/// size; the monitor returns the coldest of the rest to the kernel ([`trim`]).
 const DIRTY_LIMIT: usize = 1024;
+
+/// Free stacks of all sizes that may hold resident pages beyond [`DIRTY_LIMIT`]: a cheap test
+/// for [`trim`] to skip its work.
+static EXCESS_DIRTY: AtomicUsize = AtomicUsize::new(0);
+
+/// Every size pool, for [`trim`].
+static ALL_POOLS: Mutex<Vec<&'static SizePool>> = Mutex::new(Vec::new());
 
 /// The free stacks of one size, process-wide.
 #[derive(Debug)]
@@ -193,15 +206,36 @@ pub struct SizePool {
     free: Mutex<FreeList>,
 }
 
-#[derive(Debug)]
+/// Free stacks, in two lists so that guarded ones are handed out first: a program that stays
+/// within the guard budget in steady state then only ever runs on guarded stacks, even after a
+/// burst forced some soft-guarded ones into existence.
+#[derive(Debug, Default)]
 struct FreeList {
-    /// Stacks ready for reuse (gap, guarded); the dirty (warm) ones are at the end.
-    stacks: Vec<(usize, bool)>,
-    /// How many entries at the end of `stacks` may still hold resident pages.
-    dirty: usize,
+    guarded: Bucket,
+    soft: Bucket,
     /// Unused tail of the current slab: next slot address and slots left.
     next_slot: usize,
     slots_left: usize,
+}
+
+/// Gap addresses of free stacks. Entries below `clean` have had their pages returned to the
+/// kernel; entries above may be dirty, the most recently freed (warmest) last.
+#[derive(Debug, Default)]
+struct Bucket {
+    gaps: Vec<usize>,
+    clean: usize,
+}
+
+impl Bucket {
+    fn pop(&mut self) -> Option<usize> {
+        let gap = self.gaps.pop()?;
+        self.clean = self.clean.min(self.gaps.len());
+        Some(gap)
+    }
+
+    fn dirty(&self) -> usize {
+        self.gaps.len() - self.clean
+    }
 }
 
 impl SizePool {
@@ -212,15 +246,12 @@ impl SizePool {
         let mut pools = pools.lock();
         pools.entry(size).or_insert_with(|| {
             // Pools live for the process, like the slabs they carve (see the module docs).
-            Box::leak(Box::new(SizePool {
+            let pool: &'static SizePool = Box::leak(Box::new(SizePool {
                 size,
-                free: Mutex::new(FreeList {
-                    stacks: Vec::new(),
-                    dirty: 0,
-                    next_slot: 0,
-                    slots_left: 0,
-                }),
-            }))
+                free: Mutex::new(FreeList::default()),
+            }));
+            ALL_POOLS.lock().push(pool);
+            pool
         })
     }
 
@@ -228,12 +259,15 @@ impl SizePool {
         self.size + page_size()
     }
 
-    /// A stack from this pool: a freed one if any, else a new slot.
+    /// A stack from this pool: a free guarded one, else a free soft-guarded one, else a new slot
+    /// (guarded while the budget lasts).
     pub fn pop(&'static self) -> io::Result<Stack> {
         let mut free = self.free.lock();
-        if let Some((gap, guarded)) = free.stacks.pop() {
-            free.dirty = free.dirty.saturating_sub(1);
-            return Ok(self.stack_at(gap, guarded));
+        if let Some(gap) = free.guarded.pop() {
+            return Ok(self.stack_at(gap, true));
+        }
+        if let Some(gap) = free.soft.pop() {
+            return Ok(self.stack_at(gap, false));
         }
         if free.slots_left == 0 {
             let slots = (SLAB_BYTES / self.slot_bytes()).max(1);
@@ -276,27 +310,89 @@ impl SizePool {
         }
     }
 
+    /// Takes a freed stack back. Never returns memory to the kernel here: that is a TLB
+    /// shoot-down on every other core, so [`trim`] does it later, in batches, off the hot path.
     fn push(&self, gap: usize, guarded: bool) {
         let mut free = self.free.lock();
-        if free.dirty < DIRTY_LIMIT {
-            free.stacks.push((gap, guarded));
-            free.dirty += 1;
-            return;
+        let bucket = if guarded {
+            &mut free.guarded
+        } else {
+            &mut free.soft
+        };
+        bucket.gaps.push(gap);
+        if free.guarded.dirty() + free.soft.dirty() > DIRTY_LIMIT {
+            EXCESS_DIRTY.store(1, Ordering::Relaxed);
         }
-        drop(free);
-        // SAFETY: the range is this stack's own usable memory, exclusively ours (it is being
-        // freed). MADV_DONTNEED on private anonymous memory just drops its pages.
-        unsafe {
-            libc::madvise(
-                (gap + page_size()) as *mut libc::c_void,
-                self.size,
-                libc::MADV_DONTNEED,
-            );
+    }
+
+    /// Returns the pages of the coldest dirty stacks beyond [`DIRTY_LIMIT`] to the kernel.
+    fn trim(&self) {
+        for guarded in [false, true] {
+            let batch = {
+                let mut free = self.free.lock();
+                let excess = (free.guarded.dirty() + free.soft.dirty()).saturating_sub(DIRTY_LIMIT);
+                let bucket = if guarded {
+                    &mut free.guarded
+                } else {
+                    &mut free.soft
+                };
+                let take = excess.min(bucket.dirty());
+                if take == 0 {
+                    continue;
+                }
+                let start = bucket.clean;
+                bucket.gaps.drain(start..start + take).collect::<Vec<_>>()
+            };
+            self.discard(&batch);
+            let mut free = self.free.lock();
+            let bucket = if guarded {
+                &mut free.guarded
+            } else {
+                &mut free.soft
+            };
+            let at = bucket.clean.min(bucket.gaps.len());
+            bucket.gaps.splice(at..at, batch.iter().copied());
+            bucket.clean = at + batch.len();
         }
-        // Clean stacks go below the dirty ones, so the warm ones are reused first.
-        let mut free = self.free.lock();
-        let at = free.stacks.len() - free.dirty;
-        free.stacks.insert(at, (gap, guarded));
+    }
+
+    /// `MADV_DONTNEED` on the usable part of the stacks at `gaps`, merging adjacent slots into one
+    /// call (one shoot-down) per run.
+    fn discard(&self, gaps: &[usize]) {
+        let mut sorted = gaps.to_vec();
+        sorted.sort_unstable();
+        let slot = self.slot_bytes();
+        let page = page_size();
+        let mut i = 0;
+        while i < sorted.len() {
+            let mut j = i;
+            while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + slot {
+                j += 1;
+            }
+            // From the first stack's usable memory to the end of the last slot. The gap pages in
+            // between are either guard pages (nothing to drop) or untouched soft guards (zero
+            // either way), so dropping them too changes nothing.
+            let start = sorted[i] + page;
+            let len = sorted[j] + slot - start;
+            // SAFETY: the range covers free stacks of this pool (taken out of the free list, so
+            // nobody uses them) and the gaps between them, all inside one of our slabs.
+            // MADV_DONTNEED on private anonymous memory only drops pages.
+            let rc = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+            debug_assert_eq!(rc, 0, "madvise over free stacks failed");
+            i = j + 1;
+        }
+    }
+}
+
+/// Returns the coldest free stacks beyond the dirty limit to the kernel. Called by the runtimes'
+/// monitor threads; cheap when there is nothing to do.
+pub(crate) fn trim() {
+    if EXCESS_DIRTY.swap(0, Ordering::Relaxed) == 0 {
+        return;
+    }
+    let pools: Vec<&'static SizePool> = ALL_POOLS.lock().clone();
+    for pool in pools {
+        pool.trim();
     }
 }
 

@@ -79,13 +79,19 @@ fn run(shared: &Arc<Shared>, parker: &Parker) {
         } else {
             (delay * 2).min(MAX_DELAY)
         };
+        // Free stacks beyond the pools' dirty limit go back to the kernel here, in batches, not
+        // on the release path (see `coroutine::stack`).
+        crate::coroutine::stack::trim();
     }
 }
 
-/// One look at every processor. Returns whether anything needed doing.
+/// One look at every processor. Returns whether it rescued any work (then the monitor looks
+/// again soon; a processor that stays stuck with nothing queued behind it lets the monitor back
+/// off).
 fn check(shared: &Arc<Shared>, seen: &mut [Seen]) -> bool {
     let now = Instant::now();
     let mut any_stuck = false;
+    let mut moved = false;
     let mut unstuck = 0;
     for (remote, seen) in shared.remotes.iter().zip(seen.iter_mut()) {
         if !remote.active.load(Ordering::Acquire) {
@@ -103,13 +109,15 @@ fn check(shared: &Arc<Shared>, seen: &mut [Seen]) -> bool {
         any_stuck = true;
         if let Some(task) = remote.runnext.take() {
             shared.injector.push(task);
+            moved = true;
         }
         while let Some(task) = remote.stealer.steal().success() {
             shared.injector.push(task);
+            moved = true;
         }
     }
     if !any_stuck || shared.injector.is_empty() {
-        return any_stuck;
+        return moved;
     }
     shared.notify_work();
     if unstuck == 0 {
