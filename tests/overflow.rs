@@ -75,6 +75,17 @@ fn overflow_child() {
                 .unwrap();
             let _ = handle.join();
         }
+        "soft-unbounded" => {
+            // Unbounded recursion on a soft-guarded stack: nothing stops it at the gap, so it
+            // runs on through the memory below until something faults; the handler sees the
+            // stack pointer below the coroutine's stack and reports the overflow.
+            let handle = corun::Builder::new()
+                .name("deep-soft-unbounded".into())
+                .stack_size(STACK_SIZE)
+                .spawn(|| recurse_forever(0))
+                .unwrap();
+            let _ = handle.join();
+        }
         other => panic!("unknown overflow case {other:?}"),
     }
     // Reaching here means the overflow went unnoticed: say so, and fail the child.
@@ -149,4 +160,13 @@ fn stack_overflow_on_a_guarded_stack_is_reported_and_aborts() {
 #[test]
 fn stack_overflow_on_a_soft_guarded_stack_is_reported_and_aborts() {
     assert_reported_overflow("soft", &[("CORUN_GUARD_PAGES", "0")], "deep-soft");
+}
+
+#[test]
+fn unbounded_recursion_on_a_soft_guarded_stack_is_reported_and_aborts() {
+    assert_reported_overflow(
+        "soft-unbounded",
+        &[("CORUN_GUARD_PAGES", "0")],
+        "deep-soft-unbounded",
+    );
 }

@@ -217,6 +217,7 @@ impl Task {
         overflow::Running {
             guard_lo: self.guard.0,
             guard_hi: self.guard.1,
+            soft: self.soft_guard,
             id: self.id.0,
             stack_size: self.stack_size,
             name_ptr,

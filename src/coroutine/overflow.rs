@@ -3,7 +3,8 @@
 //! While a worker resumes a coroutine, the coroutine is reachable from the thread's context
 //! (`coroutine::running_for_signal`: one thread-local load and plain reads of immutable task
 //! fields). A fault inside the guard page of the coroutine running on the faulting thread is an
-//! overflow: the handler writes one line with
+//! overflow, and so is any fault taken while the stack pointer is below that coroutine's stack
+//! (a soft-guarded stack that ran past its gap): the handler writes one line with
 //! `write(2)` (async-signal-safe, no allocation) and aborts. Any other fault is passed to the
 //! handler that was installed before ours (std's own, or the default action), so we never
 //! swallow a real segfault. The handler runs on a per-worker alternate stack, because the
@@ -19,6 +20,8 @@ use std::sync::Once;
 pub(crate) struct Running {
     pub guard_lo: usize,
     pub guard_hi: usize,
+    /// Whether the guard is a soft one (see `stack.rs`).
+    pub soft: bool,
     pub id: u64,
     pub stack_size: usize,
     pub name_ptr: *const u8,
@@ -129,7 +132,14 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     // address for SIGSEGV and SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
     if let Some(running) = crate::coroutine::running_for_signal() {
-        if addr >= running.guard_lo && addr < running.guard_hi {
+        // Ours if the fault is in the guard page, or if the stack pointer is already below the
+        // stack's limit: a soft-guarded stack overflowed past its gap and the fault happened
+        // further down (in a neighbour's guard page, or outside the slab).
+        // Only for soft guards: a guarded stack faults precisely in its guard page, and a stack
+        // pointer elsewhere may legitimately be on a generator's stack nested in this coroutine.
+        let below_limit =
+            running.soft && stack_pointer(ctx).is_some_and(|sp| sp < running.guard_hi);
+        if (addr >= running.guard_lo && addr < running.guard_hi) || below_limit {
             report_and_abort(&running);
         }
     }
@@ -162,6 +172,24 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
             f(signum);
         }
     }
+}
+
+/// The interrupted stack pointer, from the signal's machine context.
+fn stack_pointer(ctx: *mut libc::c_void) -> Option<usize> {
+    if ctx.is_null() {
+        return None;
+    }
+    // SAFETY: for SA_SIGINFO handlers the kernel passes a valid `ucontext_t` as the third
+    // argument; we only read the saved stack pointer register from it.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    return Some(unsafe {
+        (*(ctx as *const libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RSP as usize]
+    } as usize);
+    // SAFETY: as above (aarch64 keeps `sp` as a field of `mcontext_t`).
+    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+    return Some(unsafe { (*(ctx as *const libc::ucontext_t)).uc_mcontext.sp } as usize);
+    #[allow(unreachable_code)]
+    None
 }
 
 /// Writes "stack overflow in coroutine ..." to stderr with async-signal-safe calls, then aborts.
