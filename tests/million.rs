@@ -92,6 +92,10 @@ fn a_million_coroutines_park_at_once_and_all_finish_when_unparked() {
             },
         );
         println!("RSS after the burst: {} MiB", resident_bytes() >> 20);
+        std::thread::sleep(Duration::from_secs(1));
+        // SAFETY: as above.
+        unsafe { libc::malloc_trim(0) };
+        println!("RSS a second later: {} MiB", resident_bytes() >> 20);
         assert!(
             per_coroutine < MAX_RESIDENT_PER_COROUTINE,
             "{per_coroutine} bytes resident per parked coroutine"

@@ -196,6 +196,9 @@ const DIRTY_LIMIT: usize = 1024;
 /// for [`trim`] to skip its work.
 static EXCESS_DIRTY: AtomicUsize = AtomicUsize::new(0);
 
+/// How often the monitor calls [`trim`].
+pub(crate) const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Every size pool, for [`trim`].
 static ALL_POOLS: Mutex<Vec<&'static SizePool>> = Mutex::new(Vec::new());
 
@@ -219,18 +222,27 @@ struct FreeList {
 }
 
 /// Gap addresses of free stacks. Entries below `clean` have had their pages returned to the
-/// kernel; entries above may be dirty, the most recently freed (warmest) last.
+/// kernel; entries above may be dirty, the most recently freed (warmest) last. The list is a
+/// stack (pushes and pops at the end), so entries below `low_water` (the shortest it has been
+/// since the last trim) have not been touched since then: those are the cold ones.
 #[derive(Debug, Default)]
 struct Bucket {
     gaps: Vec<usize>,
     clean: usize,
+    low_water: usize,
 }
 
 impl Bucket {
     fn pop(&mut self) -> Option<usize> {
         let gap = self.gaps.pop()?;
         self.clean = self.clean.min(self.gaps.len());
+        self.low_water = self.low_water.min(self.gaps.len());
         Some(gap)
+    }
+
+    /// Dirty entries untouched since the last trim.
+    fn cold_dirty(&self) -> usize {
+        self.low_water.saturating_sub(self.clean)
     }
 
     fn dirty(&self) -> usize {
@@ -325,8 +337,11 @@ impl SizePool {
         }
     }
 
-    /// Returns the pages of the coldest dirty stacks beyond [`DIRTY_LIMIT`] to the kernel.
-    fn trim(&self) {
+    /// Returns to the kernel the pages of dirty stacks beyond [`DIRTY_LIMIT`] that have not been
+    /// reused since the last trim. Stacks that are churning (freed and taken again between two
+    /// trims) stay dirty: dropping their pages would only make the next spawn fault them back.
+    /// Returns whether dirty stacks remain beyond the limit (to be looked at next time).
+    fn trim(&self) -> bool {
         for guarded in [false, true] {
             let batch = {
                 let mut free = self.free.lock();
@@ -336,7 +351,8 @@ impl SizePool {
                 } else {
                     &mut free.soft
                 };
-                let take = excess.min(bucket.dirty());
+                let take = excess.min(bucket.cold_dirty());
+                bucket.low_water = bucket.gaps.len();
                 if take == 0 {
                     continue;
                 }
@@ -350,10 +366,15 @@ impl SizePool {
             } else {
                 &mut free.soft
             };
+            // Meanwhile pops may have eaten into the list; the batch goes back just above what is
+            // still known clean.
             let at = bucket.clean.min(bucket.gaps.len());
             bucket.gaps.splice(at..at, batch.iter().copied());
             bucket.clean = at + batch.len();
+            bucket.low_water = bucket.gaps.len();
         }
+        let free = self.free.lock();
+        free.guarded.dirty() + free.soft.dirty() > DIRTY_LIMIT
     }
 
     /// `MADV_DONTNEED` on the usable part of the stacks at `gaps`, merging adjacent slots into one
@@ -384,15 +405,20 @@ impl SizePool {
     }
 }
 
-/// Returns the coldest free stacks beyond the dirty limit to the kernel. Called by the runtimes'
-/// monitor threads; cheap when there is nothing to do.
+/// Returns free stacks that stayed cold for a whole trim interval, beyond the dirty limit, to
+/// the kernel. Called by the runtimes' monitor threads every [`TRIM_INTERVAL`] (the interval is
+/// also the age that makes a free stack cold); cheap when there is nothing to do.
 pub(crate) fn trim() {
-    if EXCESS_DIRTY.swap(0, Ordering::Relaxed) == 0 {
+    if EXCESS_DIRTY.load(Ordering::Relaxed) == 0 {
         return;
     }
     let pools: Vec<&'static SizePool> = ALL_POOLS.lock().clone();
+    let mut still_excess = false;
     for pool in pools {
-        pool.trim();
+        still_excess |= pool.trim();
+    }
+    if !still_excess {
+        EXCESS_DIRTY.store(0, Ordering::Relaxed);
     }
 }
 

@@ -69,6 +69,7 @@ fn run(shared: &Arc<Shared>, parker: &Parker) {
         shared.remotes.len()
     ];
     let mut delay = MIN_DELAY;
+    let mut last_trim = Instant::now();
     while !shared.is_shutdown() {
         parker.park_timeout(delay);
         if shared.is_shutdown() {
@@ -79,9 +80,12 @@ fn run(shared: &Arc<Shared>, parker: &Parker) {
         } else {
             (delay * 2).min(MAX_DELAY)
         };
-        // Free stacks beyond the pools' dirty limit go back to the kernel here, in batches, not
-        // on the release path (see `coroutine::stack`).
-        crate::coroutine::stack::trim();
+        // Free stacks beyond the pools' dirty limit that stayed cold for a whole interval go back
+        // to the kernel here, in batches, not on the release path (see `coroutine::stack`).
+        if last_trim.elapsed() >= crate::coroutine::stack::TRIM_INTERVAL {
+            crate::coroutine::stack::trim();
+            last_trim = Instant::now();
+        }
     }
 }
 
