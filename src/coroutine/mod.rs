@@ -90,6 +90,9 @@ pub(crate) struct Task {
     stack_size: usize,
     /// Slot in the runtime's registry (written under the registry shard's lock).
     pub(crate) registry_slot: AtomicUsize,
+    /// Whether the task is in the registry: it is put there the first time it parks (run-token
+    /// holder only; see `runtime/registry.rs`).
+    pub(crate) registered: Cell<bool>,
     /// Index of the worker that last ran it (run-token holder only), to count migrations.
     pub(crate) last_worker: Cell<usize>,
     /// Depth of `without_cancellation` sections on this coroutine (its own stack only).
@@ -149,6 +152,7 @@ impl Task {
             soft_guard,
             stack_size,
             registry_slot: AtomicUsize::new(usize::MAX),
+            registered: Cell::new(false),
             last_worker: Cell::new(usize::MAX),
             cancel_deferred: Cell::new(0),
             cancel_pending: Cell::new(false),

@@ -5,7 +5,7 @@
 //! * `idle.rs`: the spinning/sleeping hand-shake between idle workers and submitters.
 //! * `runnext.rs`: a P's run-next slot.
 //! * `monitor.rs`: the sysmon thread that rescues the queue of a P stuck in one coroutine.
-//! * `registry.rs`: every live coroutine, for shutdown.
+//! * `registry.rs`: the coroutines that have parked, for shutdown.
 //!
 //! # Shutdown (dropping a [`Runtime`])
 //!
@@ -69,6 +69,9 @@ pub(crate) struct Remote {
     pub(crate) migrated_in: AtomicU64,
     /// Coroutines taken from other Ps' queues (statistics).
     pub(crate) stolen: AtomicU64,
+    /// Coroutines spawned by coroutines on this P, and coroutines finished here (statistics).
+    pub(crate) spawned: AtomicU64,
+    pub(crate) finished: AtomicU64,
 }
 
 /// The parts of a processor only its M touches: taken by the M when it starts running the P.
@@ -93,6 +96,8 @@ pub(crate) struct Shared {
     pub(crate) stack_pool: &'static stack::SizePool,
     pub(crate) shutdown: AtomicBool,
     pub(crate) registry: Registry,
+    /// Coroutines spawned from outside the runtime's workers (statistics).
+    pub(crate) spawned_elsewhere: AtomicU64,
     /// Spare threads running now, and their handles for joining at shutdown.
     pub(crate) spares_active: AtomicUsize,
     pub(crate) spare_threads: Mutex<Vec<thread::JoinHandle<()>>>,
@@ -109,7 +114,8 @@ impl Shared {
     /// anywhere else, to the global queue.
     pub(crate) fn schedule_woken(&self, task: Arc<Task>) {
         if self.is_shutdown() {
-            // Nobody will run it; the shutdown drain finds it in the registry.
+            // Nobody will run it. It was parked, so the shutdown drain finds it in the registry
+            // (a spawn cannot race a shutdown: both need the runtime, which `drop` owns).
             return;
         }
         match current_worker() {
@@ -127,6 +133,18 @@ impl Shared {
         if let Some(worker) = self.idle.worker_to_wake() {
             self.remotes[worker].unparker.unpark();
         }
+    }
+
+    /// Spawned and not finished (a racy count, from per-worker counters).
+    fn live_coroutines(&self) -> usize {
+        let (spawned, finished) = self.remotes.iter().fold((0, 0), |(s, f), r| {
+            (
+                s + r.spawned.load(Ordering::Relaxed),
+                f + r.finished.load(Ordering::Relaxed),
+            )
+        });
+        let spawned = spawned + self.spawned_elsewhere.load(Ordering::Relaxed);
+        spawned.saturating_sub(finished) as usize
     }
 
     /// Whether any queue another worker could take from holds work (the pre-sleep re-scan).
@@ -264,6 +282,8 @@ impl Builder {
                 active: AtomicBool::new(index < workers),
                 migrated_in: AtomicU64::new(0),
                 stolen: AtomicU64::new(0),
+                spawned: AtomicU64::new(0),
+                finished: AtomicU64::new(0),
             });
             locals.push(Mutex::new(Some(ProcLocal { queue, parker })));
         }
@@ -277,6 +297,7 @@ impl Builder {
             stack_pool: stack::SizePool::get(stack_size),
             shutdown: AtomicBool::new(false),
             registry: Registry::new(workers),
+            spawned_elsewhere: AtomicU64::new(0),
             spares_active: AtomicUsize::new(0),
             spare_threads: Mutex::new(Vec::new()),
             thread_name: self.thread_name.clone(),
@@ -398,7 +419,7 @@ impl Runtime {
                     stolen: r.stolen.load(Ordering::Relaxed),
                 })
                 .collect(),
-            live_coroutines: self.shared.registry.len(),
+            live_coroutines: self.shared.live_coroutines(),
             spare_threads: self.shared.spares_active.load(Ordering::Relaxed),
         }
     }
@@ -442,17 +463,25 @@ impl Drop for Runtime {
 
 /// Step 4 of shutdown (see the module docs): unwind every coroutine that has not finished.
 fn drain(shared: &Shared) {
-    // The queues' entries are references to coroutines that the registry also holds.
-    while !shared.injector.steal().is_empty() {}
+    // Every unfinished coroutine is in a run queue or, having parked, in the registry (or both:
+    // parked once, then woken and queued).
+    let mut tasks = shared.registry.take_all();
+    while let Some(task) = shared.injector.steal().success() {
+        tasks.push(task);
+    }
     for (remote, local) in shared.remotes.iter().zip(shared.locals.iter()) {
-        drop(remote.runnext.take());
-        while !remote.stealer.steal().is_empty() {}
+        tasks.extend(remote.runnext.take());
+        while let Some(task) = remote.stealer.steal().success() {
+            tasks.push(task);
+        }
         if let Some(local) = &*local.lock() {
-            while local.queue.pop().is_some() {}
+            while let Some(task) = local.queue.pop() {
+                tasks.push(task);
+            }
         }
     }
-    let mut tasks = shared.registry.take_all();
     tasks.sort_unstable_by_key(|t| std::cmp::Reverse(t.id));
+    tasks.dedup_by(|a, b| Arc::ptr_eq(a, b));
     let ctx = Context {
         task: std::cell::Cell::new(std::ptr::null()),
         worker: std::ptr::null(),
@@ -536,7 +565,12 @@ where
     };
     // SAFETY: forwarded from our caller.
     let task = Arc::new(unsafe { Task::new(shared.clone(), name, stack, body) });
-    shared.registry.insert(&task);
+    match current_worker() {
+        Some(w) if Arc::ptr_eq(&w.shared, shared) => w.count_spawn(),
+        _ => {
+            shared.spawned_elsewhere.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     let handle = JoinHandle {
         packet,
         coroutine: Coroutine { task: task.clone() },

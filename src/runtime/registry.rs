@@ -1,10 +1,12 @@
-//! Every live coroutine of a runtime, so that shutdown can find the parked ones.
+//! The coroutines of a runtime that have ever parked, so that shutdown can find them.
 //!
 //! A parked coroutine sits in no run queue; only its waker (if any) refers to it. The registry
-//! keeps one strong reference to each coroutine from spawn until it finishes, so a coroutine
-//! nobody will ever wake is still found, unwound and freed when the runtime is dropped (Go keeps
-//! `allgs` for the same reason). Sharded by id to keep spawns on different workers off each
-//! other's lock.
+//! keeps one strong reference to each coroutine from its first park until it finishes, so a
+//! coroutine nobody will ever wake is still found, unwound and freed when the runtime is dropped
+//! (Go keeps `allgs` for the same reason). A coroutine that never parks is always in a run queue
+//! or running, and shutdown finds it in the queues, so it never pays for a registry lock: the
+//! worker registers a coroutine when it first commits a park, before the commit, while it still
+//! holds the run token. Sharded by id.
 
 use crate::coroutine::Task;
 use parking_lot::Mutex;
@@ -50,10 +52,5 @@ impl Registry {
             all.extend(shard.lock().drain());
         }
         all
-    }
-
-    /// Live coroutines (a racy count).
-    pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
     }
 }

@@ -220,6 +220,12 @@ impl Worker {
         }
     }
 
+    /// Counts a coroutine spawned by a coroutine running on this P (statistics).
+    pub(crate) fn count_spawn(&self) {
+        let spawned = &self.remote().spawned;
+        spawned.store(spawned.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
     fn count_stolen(&self, n: u64) {
         let stolen = &self.remote().stolen;
         stolen.store(stolen.load(Ordering::Relaxed) + n, Ordering::Relaxed);
@@ -285,11 +291,28 @@ impl Worker {
         remote.tick.store(tick + 2, Ordering::Relaxed);
         match why {
             Some(Suspend::Yield) => self.push_back(task),
-            Some(Suspend::Park) => match task.park.commit_park() {
-                Commit::Parked => {}
-                Commit::Notified => self.push_back(task),
-            },
-            None => self.shared.registry.remove(&task),
+            Some(Suspend::Park) => self.commit_park(task),
+            None => {
+                let finished = &remote.finished;
+                finished.store(finished.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                if task.registered.get() {
+                    self.shared.registry.remove(&task);
+                }
+            }
+        }
+    }
+
+    /// The coroutine switched out to park: publish it as parked (commit after switch, see
+    /// `coroutine/state.rs`), or run it again if a wake-up raced in.
+    fn commit_park(&self, task: Arc<Task>) {
+        // Registered before the commit: once committed, a waker may run it on another worker,
+        // and it could finish (and be unregistered) before we got to registering it.
+        if !task.registered.replace(true) {
+            self.shared.registry.insert(&task);
+        }
+        match task.park.commit_park() {
+            Commit::Parked => {}
+            Commit::Notified => self.push_back(task),
         }
     }
 
