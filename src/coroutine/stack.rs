@@ -197,7 +197,7 @@ const DIRTY_LIMIT: usize = 1024;
 static EXCESS_DIRTY: AtomicUsize = AtomicUsize::new(0);
 
 /// How often the monitor calls [`trim`].
-pub(crate) const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+pub(crate) const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Every size pool, for [`trim`].
 static ALL_POOLS: Mutex<Vec<&'static SizePool>> = Mutex::new(Vec::new());

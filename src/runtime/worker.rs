@@ -10,8 +10,8 @@
 //! 3. the local queue;
 //! 4. a batch from the global queue;
 //! 5. spinning (at most half the busy workers at once): steal half of a random victim's queue,
-//!    visiting victims in a random order, for [`STEAL_ROUNDS`] rounds; victims' run-next slots
-//!    only in the last round;
+//!    visiting victims in a random order, for up to [`SPIN_TIME`]; victims' run-next slots only
+//!    after [`RUNNEXT_STEAL_AFTER`];
 //! 6. sleep, following the idle protocol of `idle.rs`.
 //!
 //! The worker never touches anything thread-local that a coroutine could have cached: the
@@ -22,20 +22,23 @@ use crate::coroutine::stack::{Stack, StackCache};
 use crate::coroutine::state::Commit;
 use crate::coroutine::{install_context, overflow, Context, Resume, Suspend, Task};
 use crossbeam_deque::Steal;
-use crossbeam_utils::Backoff;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Every this many ticks the global queue is checked first (Go: 61, a prime, so the check does
 /// not fall into step with a periodic workload).
 const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 /// Consecutive run-next picks allowed before the slot yields to the local queue (tokio: 3).
 const MAX_RUNNEXT_STREAK: u32 = 3;
-/// Rounds over all victims a spinning worker makes before it gives up and sleeps.
-const STEAL_ROUNDS: usize = 4;
+/// How long a spinning worker looks for work before it goes to sleep. Long enough to bridge the
+/// gaps of a steady stream of submissions (a spawn every few hundred ns from one thread), so the
+/// submitter does not pay a futex wake for each of them; short enough to be noise when idle.
+const SPIN_TIME: Duration = Duration::from_micros(50);
+/// Spinning this long before run-next slots may be stolen too.
+const RUNNEXT_STEAL_AFTER: Duration = Duration::from_micros(5);
 /// How long an idle spare M waits for work before it hands its P back and exits.
 const SPARE_IDLE_TIMEOUT: Duration = Duration::from_millis(5);
 
@@ -169,10 +172,14 @@ impl Worker {
                 return None;
             }
         }
-        let backoff = Backoff::new();
         let remotes = &self.shared.remotes;
-        for round in 0..STEAL_ROUNDS {
-            let last_round = round + 1 == STEAL_ROUNDS;
+        let started = Instant::now();
+        let mut pause = 1;
+        loop {
+            let spun = started.elapsed();
+            // Run-next slots only after a while: their owner is about to run them (Go backs off
+            // ~3 µs before stealing one, for the same reason).
+            let take_runnext = spun >= RUNNEXT_STEAL_AFTER;
             let n = remotes.len();
             let start = self.random() as usize % n;
             for i in 0..n {
@@ -183,7 +190,7 @@ impl Worker {
                 if let Some(task) = self.steal_from(&remotes[victim]) {
                     return Some(task);
                 }
-                if last_round {
+                if take_runnext {
                     if let Some(task) = remotes[victim].runnext.take() {
                         self.count_stolen(1);
                         return Some(task);
@@ -193,9 +200,14 @@ impl Worker {
             if let Some(task) = self.take_global() {
                 return Some(task);
             }
-            backoff.snooze();
+            if spun >= SPIN_TIME {
+                return None;
+            }
+            for _ in 0..pause {
+                std::hint::spin_loop();
+            }
+            pause = (pause * 2).min(64);
         }
-        None
     }
 
     /// Steals half (rounded up) of `victim`'s local queue.
