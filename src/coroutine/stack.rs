@@ -322,6 +322,38 @@ impl SizePool {
         }
     }
 
+    /// Moves up to `n` free stacks into `into` under one lock (a cache refilling itself).
+    fn pop_batch(&'static self, into: &mut Vec<Stack>, n: usize) {
+        let mut free = self.free.lock();
+        for _ in 0..n {
+            let stack = match free.guarded.pop() {
+                Some(gap) => self.stack_at(gap, true),
+                None => match free.soft.pop() {
+                    Some(gap) => self.stack_at(gap, false),
+                    None => return,
+                },
+            };
+            into.push(stack);
+        }
+    }
+
+    /// Takes back many freed stacks under one lock (a cache spilling over).
+    fn push_batch(&self, stacks: impl Iterator<Item = Stack>) {
+        let mut free = self.free.lock();
+        for stack in stacks {
+            let stack = std::mem::ManuallyDrop::new(stack);
+            let bucket = if stack.guarded {
+                &mut free.guarded
+            } else {
+                &mut free.soft
+            };
+            bucket.gaps.push(stack.gap);
+        }
+        if free.guarded.dirty() + free.soft.dirty() > DIRTY_LIMIT {
+            EXCESS_DIRTY.store(1, Ordering::Relaxed);
+        }
+    }
+
     /// Takes a freed stack back. Never returns memory to the kernel here: that is a TLB
     /// shoot-down on every other core, so [`trim`] does it later, in batches, off the hot path.
     fn push(&self, gap: usize, guarded: bool) {
@@ -441,15 +473,20 @@ fn try_guard(gap: usize) -> bool {
     true
 }
 
-/// A per-worker cache of free stacks of the runtime's default size, in front of the shared pool.
+/// A cache of free stacks of one size in front of the shared pool: one per worker, and one per
+/// plain thread that spawns. Stacks move between a cache and the pool in batches, so a thread
+/// that only spawns and workers that only finish coroutines do not meet on the pool's lock for
+/// every stack.
 #[derive(Debug)]
 pub struct StackCache {
     pool: &'static SizePool,
     stacks: Vec<Stack>,
 }
 
-/// Stacks a worker keeps for reuse without touching the shared pool.
+/// Stacks a cache holds at most; when full, half goes back to the pool.
 const STACK_CACHE_CAPACITY: usize = 256;
+/// Stacks an empty cache takes from the pool at once.
+const STACK_CACHE_REFILL: usize = 32;
 
 impl StackCache {
     /// An empty cache in front of `pool`.
@@ -460,23 +497,55 @@ impl StackCache {
         }
     }
 
+    /// Whether this cache holds stacks of `size` bytes.
+    pub fn holds(&self, size: usize) -> bool {
+        self.pool.size == size
+    }
+
     /// A stack of `size` bytes: from the cache when it is the cached size, else from the pool.
     pub fn take(&mut self, size: usize) -> io::Result<Stack> {
-        if size == self.pool.size {
-            match self.stacks.pop() {
-                Some(stack) => Ok(stack),
-                None => self.pool.pop(),
-            }
-        } else {
-            Stack::new(size)
+        if size != self.pool.size {
+            return Stack::new(size);
+        }
+        if self.stacks.is_empty() {
+            self.pool.pop_batch(&mut self.stacks, STACK_CACHE_REFILL);
+        }
+        match self.stacks.pop() {
+            Some(stack) => Ok(stack),
+            None => self.pool.pop(),
         }
     }
 
-    /// Keeps a released stack for reuse, or returns it to the shared pool.
+    /// Keeps a released stack for reuse; when full, gives half back to the pool first.
     pub fn put(&mut self, stack: Stack) {
-        if std::ptr::eq(stack.pool, self.pool) && self.stacks.len() < STACK_CACHE_CAPACITY {
-            self.stacks.push(stack);
+        if !std::ptr::eq(stack.pool, self.pool) {
+            return; // `stack` drops here and goes back to its own pool.
         }
-        // Otherwise `stack` drops here and goes back to the shared pool.
+        if self.stacks.len() >= STACK_CACHE_CAPACITY {
+            // The coldest half (the bottom of the cache) goes.
+            self.pool
+                .push_batch(self.stacks.drain(..STACK_CACHE_CAPACITY / 2));
+        }
+        self.stacks.push(stack);
     }
+}
+
+thread_local! {
+    /// The stack cache of a plain thread that spawns coroutines (never used on a coroutine's
+    /// stack: see `take_on_plain_thread`).
+    static PLAIN_THREAD_CACHE: std::cell::RefCell<Option<StackCache>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A stack from `pool` for a spawn made by a plain thread, through that thread's cache. Must not
+/// be called on a coroutine's stack (a coroutine may migrate; the runtime keeps no thread-local
+/// state across switches): callers check that first.
+pub(crate) fn take_on_plain_thread(pool: &'static SizePool) -> io::Result<Stack> {
+    PLAIN_THREAD_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        match &mut *cache {
+            Some(c) if c.holds(pool.size) => c.take(pool.size),
+            Some(_) => pool.pop(),
+            None => cache.insert(StackCache::new(pool)).take(pool.size),
+        }
+    })
 }

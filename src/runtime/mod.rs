@@ -545,7 +545,9 @@ where
     };
     let stack = match current_worker() {
         Some(w) if Arc::ptr_eq(&w.shared, shared) => w.take_stack(size)?,
-        _ if size == shared.stack_size => shared.stack_pool.pop()?,
+        None if size == shared.stack_size && crate::coroutine::current_task().is_none() => {
+            stack::take_on_plain_thread(shared.stack_pool)?
+        }
         _ => Stack::new(size)?,
     };
     let packet = Packet::new(scope);
