@@ -47,6 +47,8 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+/// Most threads a runtime may run coroutines on (Go's default thread limit).
+const MAX_THREADS_LIMIT: usize = 10_000;
 /// Capacity of a processor's local run queue; past it, half moves to the global queue.
 pub(crate) const LOCAL_QUEUE_CAPACITY: usize = 256;
 /// Rounds the shutdown drain gives coroutines that keep parking while they unwind (with pauses
@@ -88,6 +90,9 @@ pub(crate) struct Shared {
     /// monitor brings up while workers are stuck.
     pub(crate) remotes: Box<[Remote]>,
     pub(crate) locals: Box<[Mutex<Option<ProcLocal>>]>,
+    /// One past the highest P slot ever activated: loops over the Ps stop there, so the spare
+    /// slots that were never used cost nothing.
+    pub(crate) slots_in_use: AtomicUsize,
     pub(crate) idle: Idle,
     pub(crate) num_workers: usize,
     /// Default usable stack size of a coroutine (rounded).
@@ -135,6 +140,11 @@ impl Shared {
         }
     }
 
+    /// The P slots that have ever been active.
+    pub(crate) fn remotes_in_use(&self) -> &[Remote] {
+        &self.remotes[..self.slots_in_use.load(Ordering::Acquire)]
+    }
+
     /// Spawned and not finished (a racy count, from per-worker counters).
     fn live_coroutines(&self) -> usize {
         let (spawned, finished) = self.remotes.iter().fold((0, 0), |(s, f), r| {
@@ -151,7 +161,7 @@ impl Shared {
     pub(crate) fn has_stealable_work(&self) -> bool {
         !self.injector.is_empty()
             || self
-                .remotes
+                .remotes_in_use()
                 .iter()
                 .any(|r| r.active.load(Ordering::Acquire) && !r.stealer.is_empty())
     }
@@ -162,6 +172,7 @@ impl Shared {
             let Some(local) = self.locals[index].lock().take() else {
                 continue;
             };
+            self.slots_in_use.fetch_max(index + 1, Ordering::AcqRel);
             self.remotes[index].active.store(true, Ordering::Release);
             self.spares_active.fetch_add(1, Ordering::AcqRel);
             let shared = self.clone();
@@ -174,27 +185,30 @@ impl Shared {
                 .spawn(move || worker::run(shared, index, local));
             match spawned {
                 Ok(handle) => {
-                    self.spare_threads.lock().push(handle);
+                    let mut spares = self.spare_threads.lock();
+                    // Join the spares that have exited since (an exited thread that is never
+                    // joined keeps its stack mapped), then keep the new one.
+                    let (done, running): (Vec<_>, Vec<_>) =
+                        spares.drain(..).partition(|h| h.is_finished());
+                    *spares = running;
+                    spares.push(handle);
+                    drop(spares);
+                    for handle in done {
+                        let _ = handle.join();
+                    }
                     return true;
                 }
                 Err(_) => {
-                    // The closure (and `local` with it) is gone; the P's queue was empty (a
-                    // spare hands its P back only when idle), so make a fresh one.
-                    self.reset_slot(index);
+                    // The OS refused a thread. The closure, and the P's queue with it, is gone
+                    // (it was empty: a spare hands its P back only when idle); a stealer cannot
+                    // be re-pointed at a new queue, so this P slot stays out of service.
+                    self.remotes[index].active.store(false, Ordering::Release);
                     self.spares_active.fetch_sub(1, Ordering::AcqRel);
                     return false;
                 }
             }
         }
         false
-    }
-
-    /// Puts a fresh local queue in P slot `index` (after its M went away without returning it).
-    fn reset_slot(&self, index: usize) {
-        let _ = index;
-        // A stealer cannot be re-pointed at a new deque, so a P whose queue was lost stays
-        // inactive. This only happens when the OS refuses to start a thread.
-        self.remotes[index].active.store(false, Ordering::Release);
     }
 }
 
@@ -240,7 +254,7 @@ impl Builder {
 
     /// Upper bound on the threads that run coroutines: the workers plus the spares the monitor
     /// starts when every worker is stuck in a coroutine that does not yield. Default: workers
-    /// + 64. Must be at least `workers`.
+    /// + 64. Must be at least `workers` and at most 10,000.
     pub fn max_threads(mut self, n: usize) -> Builder {
         self.max_threads = Some(n);
         self
@@ -261,11 +275,22 @@ impl Builder {
                 "a runtime needs at least one worker",
             ));
         }
-        let max_threads = self.max_threads.unwrap_or(workers + 64);
-        if max_threads < workers {
+        if workers > MAX_THREADS_LIMIT {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("max_threads ({max_threads}) is less than workers ({workers})"),
+                format!("{workers} workers is more than the limit of {MAX_THREADS_LIMIT} threads"),
+            ));
+        }
+        let max_threads = self
+            .max_threads
+            .unwrap_or((workers + 64).min(MAX_THREADS_LIMIT));
+        if !(workers..=MAX_THREADS_LIMIT).contains(&max_threads) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "max_threads ({max_threads}) must be between workers ({workers}) and \
+                     {MAX_THREADS_LIMIT}"
+                ),
             ));
         }
         let stack_size = stack::round_size(self.stack_size)?;
@@ -291,6 +316,7 @@ impl Builder {
             injector: Injector::new(),
             remotes: remotes.into_boxed_slice(),
             locals: locals.into_boxed_slice(),
+            slots_in_use: AtomicUsize::new(workers),
             idle: Idle::new(workers),
             num_workers: workers,
             stack_size,

@@ -97,7 +97,7 @@ fn check(shared: &Arc<Shared>, seen: &mut [Seen]) -> bool {
     let mut any_stuck = false;
     let mut moved = false;
     let mut unstuck = 0;
-    for (remote, seen) in shared.remotes.iter().zip(seen.iter_mut()) {
+    for (remote, seen) in shared.remotes_in_use().iter().zip(seen.iter_mut()) {
         if !remote.active.load(Ordering::Acquire) {
             continue;
         }

@@ -172,7 +172,7 @@ impl Worker {
                 return None;
             }
         }
-        let remotes = &self.shared.remotes;
+        let remotes = self.shared.remotes_in_use();
         let started = Instant::now();
         let mut pause = 1;
         loop {
