@@ -76,3 +76,8 @@ pub use join::{JoinHandle, ScopedJoinHandle};
 pub use runtime::Runtime;
 #[cfg(not(loom))]
 pub use scope::{scope, Scope};
+
+/// The README's example, compiled and run as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
