@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -108,8 +109,15 @@ impl<T> Drop for Packet<T> {
         // unstarted) and the handle. As in std, a panic nobody joined is reported to the scope,
         // and the result (which may borrow from the scope's environment) is dropped *before* the
         // scope is told, because the scope may return as soon as it is.
-        let unhandled_panic = matches!(self.result.get_mut(), Some(Err(_)));
-        drop(self.result.get_mut().take());
+        let result = self.result.get_mut().take();
+        let unhandled_panic = matches!(result, Some(Err(_)));
+        // A result (or panic payload) whose destructor panics has nobody to report to: this may
+        // run at the end of a coroutine, where unwinding would escape it. std aborts in the same
+        // case ("thread result panicked on drop"); so do we.
+        if panic::catch_unwind(AssertUnwindSafe(|| drop(result))).is_err() {
+            eprintln!("corun: a coroutine's result panicked on drop; aborting");
+            std::process::abort();
+        }
         if let Some(scope) = self.scope.take() {
             scope.coroutine_done(unhandled_panic);
         }

@@ -75,6 +75,20 @@ fn overflow_child() {
                 .unwrap();
             let _ = handle.join();
         }
+        "soft-generator" => {
+            // A generator's stack past the guard budget is checked like a coroutine's: after
+            // each resume. Overflow a little into the gap (a generator takes the slot below
+            // first, as above), come back, and suspend.
+            let _below =
+                corun::Generator::<(), (), ()>::with_stack_size(STACK_SIZE, |_, ()| ()).unwrap();
+            let mut deep = corun::Generator::<(), u64, ()>::with_stack_size(STACK_SIZE, |y, ()| {
+                let mut marker = 0u8;
+                let top = black_box(&mut marker) as *mut u8 as usize;
+                y.suspend(recurse_below(top - STACK_SIZE - 512));
+            })
+            .unwrap();
+            let _ = deep.resume(());
+        }
         "soft-unbounded" => {
             // Unbounded recursion on a soft-guarded stack: nothing stops it at the gap, so it
             // runs on through the memory below until something faults; the handler sees the
@@ -169,4 +183,9 @@ fn unbounded_recursion_on_a_soft_guarded_stack_is_reported_and_aborts() {
         &[("CORUN_GUARD_PAGES", "0")],
         "deep-soft-unbounded",
     );
+}
+
+#[test]
+fn stack_overflow_in_a_soft_guarded_generator_is_reported_and_aborts() {
+    assert_reported_overflow("soft-generator", &[("CORUN_GUARD_PAGES", "0")], "Generator");
 }

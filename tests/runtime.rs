@@ -383,7 +383,9 @@ fn runtime_builder_with_fewer_max_threads_than_workers_is_an_error() {
 #[test]
 fn runtime_builder_with_more_threads_than_the_limit_is_an_error() {
     for builder in [
-        corun::runtime::Builder::new().workers(1).max_threads(1_000_000),
+        corun::runtime::Builder::new()
+            .workers(1)
+            .max_threads(1_000_000),
         corun::runtime::Builder::new().workers(20_000),
     ] {
         let error = builder.build().expect_err("over the thread limit");

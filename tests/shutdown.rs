@@ -569,3 +569,139 @@ fn runtime_drop_in_the_middle_of_heavy_traffic_unwinds_or_drops_everything() {
         }
     });
 }
+
+#[test]
+fn a_never_started_coroutine_whose_captures_yield_in_drop_is_cancelled_cleanly() {
+    within(SHORT, || {
+        // Dropping an unstarted coroutine's closure at shutdown runs on its own stack; a
+        // destructor in it that yields must switch through a valid yielder.
+        struct YieldsOnDrop(Arc<AtomicBool>);
+        impl Drop for YieldsOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+                // During shutdown this yield is where `Cancelled` is raised, ending the drop.
+                corun::yield_now();
+            }
+        }
+        let rt = corun::runtime::Builder::new()
+            .workers(1)
+            .max_threads(1)
+            .build()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        // Holds the only thread (a blocking OS call, on purpose) so the next one never starts.
+        let started = Arc::new(AtomicBool::new(false));
+        let s = started.clone();
+        let blocker = rt.spawn(move || {
+            s.store(true, Ordering::SeqCst);
+            let _ = rx.recv();
+        });
+        wait_until(SHORT, "the blocker holds the worker", || {
+            started.load(Ordering::SeqCst)
+        });
+        let dropped = Arc::new(AtomicBool::new(false));
+        let guard = YieldsOnDrop(dropped.clone());
+        let never_started = rt.spawn(move || drop(guard));
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            let _ = tx.send(());
+        });
+        drop(rt);
+        release.join().unwrap();
+        assert!(blocker.join().is_ok());
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the captured value was dropped"
+        );
+        assert!(is_cancelled(&never_started.join()));
+    });
+}
+
+#[test]
+fn runtime_drop_returns_when_a_cancelled_coroutine_joins_an_older_one_while_unwinding() {
+    within(SHORT, || {
+        // Newest first: the newer coroutine unwinds first, and its guard joins the older one,
+        // which the drain has not cancelled yet. The join must wait for it, not spin forever.
+        struct JoinOnDrop(Option<corun::JoinHandle<()>>);
+        impl Drop for JoinOnDrop {
+            fn drop(&mut self) {
+                let result = self.0.take().unwrap().join();
+                assert!(is_cancelled(&result));
+            }
+        }
+        let rt = runtime(2);
+        let parked = Arc::new(AtomicUsize::new(0));
+        let p1 = parked.clone();
+        let older = rt.spawn(move || {
+            p1.fetch_add(1, Ordering::SeqCst);
+            loop {
+                corun::park();
+            }
+        });
+        let p2 = parked.clone();
+        let newer = rt.spawn(move || {
+            let _guard = JoinOnDrop(Some(older));
+            p2.fetch_add(1, Ordering::SeqCst);
+            loop {
+                corun::park();
+            }
+        });
+        wait_until(SHORT, "both coroutines park", || {
+            parked.load(Ordering::SeqCst) == 2
+        });
+        drop(rt);
+        assert!(is_cancelled(&newer.join()));
+    });
+}
+
+#[test]
+fn runtime_dropped_while_its_owner_unwinds_a_panic_still_cancels_its_coroutines() {
+    within(SHORT, || {
+        struct Owner(#[allow(dead_code)] corun::Runtime);
+        let rt = runtime(1);
+        let parked = Arc::new(AtomicBool::new(false));
+        let p = parked.clone();
+        let h = rt.spawn(move || {
+            p.store(true, Ordering::SeqCst);
+            loop {
+                corun::park();
+            }
+        });
+        wait_until(SHORT, "the coroutine parks", || {
+            parked.load(Ordering::SeqCst)
+        });
+        let owner = Owner(rt);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _owner = owner; // dropped while this thread unwinds
+            std::panic::resume_unwind(Box::new("an unrelated panic"));
+        }));
+        assert!(result.is_err());
+        assert!(is_cancelled(&h.join()));
+    });
+}
+
+#[test]
+fn spawn_from_a_thread_local_destructor_works() {
+    within(SHORT, || {
+        struct SpawnOnDrop(std::sync::mpsc::Sender<std::thread::Result<u8>>);
+        impl Drop for SpawnOnDrop {
+            fn drop(&mut self) {
+                let result = std::panic::catch_unwind(|| corun::spawn(|| 7u8).join().unwrap());
+                let _ = self.0.send(result);
+            }
+        }
+        thread_local! {
+            static S: std::cell::RefCell<Option<SpawnOnDrop>> = const { std::cell::RefCell::new(None) };
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            S.with(|s| *s.borrow_mut() = Some(SpawnOnDrop(tx)));
+            // Registers the spawning thread's stack cache after `S`, so it is destroyed first.
+            let _ = corun::spawn(|| 0u8).join();
+        })
+        .join()
+        .unwrap();
+        let result = rx.recv_timeout(LONG).expect("the destructor ran");
+        assert_eq!(result.expect("spawn from a TLS destructor"), 7);
+    });
+}

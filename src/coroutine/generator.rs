@@ -1,6 +1,7 @@
 //! Lua-style asymmetric coroutines on the caller's thread: [`Generator`].
 //!
-//! A generator runs on its own (pooled, guarded) stack but never migrates and is never
+//! A generator runs on its own pooled stack (guarded while the budget lasts, soft-guarded and
+//! checked after each resume past it, like a coroutine's) but never migrates and is never
 //! scheduled: `resume` switches into it on the calling thread and `Yielder::suspend` switches
 //! back. This is libco's `co_resume`/`co_yield` and Lua's `coroutine.resume`/`yield`. Panics in
 //! the body propagate out of `resume`; dropping a suspended generator unwinds its stack so its
@@ -56,6 +57,10 @@ impl<I, Y> fmt::Debug for Yielder<I, Y> {
 /// ```
 pub struct Generator<I, Y, R> {
     coro: corosensei::Coroutine<I, Y, R, Stack>,
+    /// The stack's gap page, when it is a soft guard (past the guard budget): checked after each
+    /// resume and when the generator goes, as workers check coroutine stacks.
+    soft_gap: Option<usize>,
+    stack_size: usize,
     // Generators stay on the thread that made them: their stacks may hold `!Send` values.
     _not_send: PhantomData<*const ()>,
 }
@@ -77,6 +82,8 @@ impl<I: 'static, Y: 'static, R: 'static> Generator<I, Y, R> {
         body: impl FnOnce(&Yielder<I, Y>, I) -> R + 'static,
     ) -> std::io::Result<Self> {
         let stack = Stack::new(stack::round_size(bytes)?)?;
+        let soft_gap = (!stack.is_guarded()).then(|| stack.guard_range().0);
+        let stack_size = stack.size();
         let coro = corosensei::Coroutine::with_stack(
             stack,
             move |y: &corosensei::Yielder<I, Y>, input: I| {
@@ -89,6 +96,8 @@ impl<I: 'static, Y: 'static, R: 'static> Generator<I, Y, R> {
         );
         Ok(Generator {
             coro,
+            soft_gap,
+            stack_size,
             _not_send: PhantomData,
         })
     }
@@ -101,15 +110,51 @@ impl<I, Y, R> Generator<I, Y, R> {
     /// If the generator has already completed, or if the body panics (the panic propagates).
     pub fn resume(&mut self, input: I) -> GeneratorState<Y, R> {
         assert!(!self.coro.done(), "resumed a generator that has completed");
-        match self.coro.resume(input) {
+        let state = match self.coro.resume(input) {
             corosensei::CoroutineResult::Yield(y) => GeneratorState::Yielded(y),
             corosensei::CoroutineResult::Return(r) => GeneratorState::Complete(r),
+        };
+        if self
+            .soft_gap
+            .is_some_and(|gap| !stack::soft_guard_sample_intact(gap))
+        {
+            self.report_overflow();
         }
+        state
+    }
+
+    #[cold]
+    fn report_overflow(&self) -> ! {
+        const NAME: &str = "Generator";
+        let (guard_lo, guard_hi) = self
+            .soft_gap
+            .map_or((0, 0), |gap| (gap, gap + stack::page_size()));
+        super::overflow::report_and_abort(&super::overflow::Running {
+            guard_lo,
+            guard_hi,
+            soft: true,
+            id: 0,
+            stack_size: self.stack_size,
+            name_ptr: NAME.as_ptr(),
+            name_len: NAME.len(),
+        })
     }
 
     /// Whether the body has returned.
     pub fn is_complete(&self) -> bool {
         self.coro.done()
+    }
+}
+
+impl<I, Y, R> Drop for Generator<I, Y, R> {
+    fn drop(&mut self) {
+        // Before the stack goes back to the pool: the whole soft guard must still be zero.
+        if self
+            .soft_gap
+            .is_some_and(|gap| !stack::soft_guard_fully_intact_at(gap))
+        {
+            self.report_overflow();
+        }
     }
 }
 

@@ -131,12 +131,17 @@ impl Task {
         let soft_guard = !stack.is_guarded();
         let stack_size = stack.size();
         let entry = move |yielder: &Yielder, first: Resume| {
-            if first == Resume::Run {
-                let task = current_task().expect("resumed by a worker");
-                task.yielder.set(yielder);
-            }
+            // Set even when the body will not run (`Shutdown`): dropping its closure may run
+            // destructors that park or yield, and those switch through the yielder.
+            let task = current_task().expect("resumed by a worker or the drain");
+            task.yielder.set(yielder);
             // On `Shutdown` the body must not run: it drops its closure and reports cancellation.
-            body(first);
+            // The body catches every panic of user code; one escaping here is a bug of ours, and
+            // unwinding into the worker would kill it, so stop.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(first))).is_err() {
+                eprintln!("corun: internal error: a panic escaped a coroutine's body; aborting");
+                std::process::abort();
+            }
         };
         // SAFETY: forwarded to our caller (see above).
         let coro = unsafe { Coro::with_stack_unchecked(stack, entry) };
@@ -253,14 +258,14 @@ impl Task {
 
 impl Drop for Task {
     fn drop(&mut self) {
-        if let Some(coro) = self.coro.get_mut() {
-            // Only reachable for a task that was never resumed and is dropped without going
-            // through the runtime (e.g. a spawn that failed half-way); a started task is always
-            // driven to completion or abandoned by the runtime's shutdown before its last
-            // reference goes.
-            debug_assert!(!coro.started(), "dropping a suspended coroutine");
-            if !coro.started() {
-                coro.force_unwind();
+        if let Some(coro) = self.coro.get_mut().take() {
+            // A task that never started just drops its closure. A started one is normally driven
+            // to completion, or abandoned, by the runtime before its last reference goes; if one
+            // ever gets here, its stack is leaked like an abandoned one: unwinding it here would
+            // run its destructors on whatever thread dropped the last reference, outside any
+            // runtime context, and past the guards of `without_cancellation`.
+            if coro.started() {
+                std::mem::forget(coro);
             }
         }
     }
@@ -345,8 +350,13 @@ pub(crate) fn running_for_signal() -> Option<overflow::Running> {
 #[derive(Debug)]
 pub struct Cancelled;
 
-fn after_switch(task: &Task, resume: Resume) {
-    if resume != Resume::Shutdown || std::thread::panicking() {
+/// Switches out for `why`, then deals with a shutdown: the `Cancelled` unwind, unless the
+/// coroutine was already unwinding when it switched (in the drain, see `park`) or is inside a
+/// `without_cancellation` section. Whether it was unwinding is its own state, passed in: after
+/// a switch, `std::thread::panicking()` describes whatever last ran on this thread.
+fn switch_out(task: &Task, why: Suspend, unwinding: bool) {
+    let resume = task.suspend(why);
+    if resume != Resume::Shutdown || unwinding {
         return;
     }
     if task.cancel_deferred.get() > 0 {
@@ -384,17 +394,14 @@ pub(crate) fn without_cancellation<R>(f: impl FnOnce() -> R) -> R {
     value
 }
 
-/// `park` for a coroutine that is unwinding a panic: it must not switch, because std keeps the
-/// panic count per OS thread, and another coroutine resumed on this thread (or this one resumed
-/// on another) would see, and later corrupt, the wrong count. So it blocks its thread, polling its
-/// token; the monitor sees the stuck processor and hands its queue to another thread meanwhile.
+/// `park` for a coroutine that is unwinding a panic on a worker: it must not switch, because
+/// std keeps the panic count per OS thread, and another coroutine resumed on this thread (or
+/// this one resumed on another) would see, and later corrupt, the wrong count. So it blocks its
+/// thread, polling its token; the monitor sees the stuck processor and hands its queue to
+/// another thread meanwhile. (The shutdown drain runs every coroutine on its one thread, where
+/// switching keeps the counts consistent, so there `park` switches as usual.)
 #[cold]
 fn park_while_unwinding(task: &Task) {
-    if current_worker().is_none() {
-        // The shutdown drain: nothing else runs until this coroutine returns, so waiting here
-        // could only hang. Return spuriously, which `park` allows.
-        return;
-    }
     let backoff = crossbeam_utils::Backoff::new();
     let mut sleep = std::time::Duration::from_micros(10);
     while !task.park.try_take_token() && !task.shared.is_shutdown() {
@@ -425,12 +432,12 @@ pub fn park() {
     if task.park.try_take_token() {
         return;
     }
-    if std::thread::panicking() {
+    let unwinding = std::thread::panicking();
+    if unwinding && current_worker().is_some() {
         park_while_unwinding(task);
         return;
     }
-    let resume = task.suspend(Suspend::Park);
-    after_switch(task, resume);
+    switch_out(task, Suspend::Park, unwinding);
 }
 
 /// Gives up the worker to other runnable coroutines; this one goes to the back of its
@@ -440,13 +447,13 @@ pub fn yield_now() {
         std::thread::yield_now();
         return;
     };
-    if std::thread::panicking() {
-        // Never switch while unwinding (see `park_while_unwinding`).
+    let unwinding = std::thread::panicking();
+    if unwinding && current_worker().is_some() {
+        // Never switch while unwinding on a worker (see `park_while_unwinding`).
         std::thread::yield_now();
         return;
     }
-    let resume = task.suspend(Suspend::Yield);
-    after_switch(task, resume);
+    switch_out(task, Suspend::Yield, unwinding);
 }
 
 /// A handle to a coroutine, like `std::thread::Thread`: cheap to clone, `Send + Sync`.

@@ -211,7 +211,7 @@ pub(crate) fn report_and_abort(running: &Running) -> ! {
     w.num(running.id as usize);
     w.put(b"): its stack of ");
     w.num(running.stack_size);
-    w.put(b" bytes is exhausted; spawn it with a larger corun::Builder::stack_size\n");
+    w.put(b" bytes is exhausted; give it a larger stack (corun::Builder::stack_size, or Generator::with_stack_size)\n");
     let len = w.len;
     // SAFETY: write(2) and abort(3) are async-signal-safe; `buf[..len]` is initialised.
     unsafe {

@@ -152,16 +152,18 @@ impl Stack {
 
     /// Full check when the stack is released: is the whole soft guard still zero?
     pub fn soft_guard_fully_intact(&self) -> bool {
-        if self.guarded {
-            return true;
-        }
-        let words = page_size() / std::mem::size_of::<u64>();
-        // SAFETY: the gap page is mapped readable for the life of the process (see above), and
-        // page-aligned, so aligned for u64.
-        let gap = unsafe { std::slice::from_raw_parts(self.gap as *const u64, words) };
-        // An OR-fold rather than `all`: no early exit, so it vectorises.
-        gap.iter().fold(0, |acc, &w| acc | w) == 0
+        self.guarded || soft_guard_fully_intact_at(self.gap)
     }
+}
+
+/// Whether the whole soft guard page at `gap` still reads zero.
+pub(crate) fn soft_guard_fully_intact_at(gap: usize) -> bool {
+    let words = page_size() / std::mem::size_of::<u64>();
+    // SAFETY: the gap page is mapped readable for the life of the process (see above), and
+    // page-aligned, so aligned for u64.
+    let gap = unsafe { std::slice::from_raw_parts(gap as *const u64, words) };
+    // An OR-fold rather than `all`: no early exit, so it vectorises.
+    gap.iter().fold(0, |acc, &w| acc | w) == 0
 }
 
 impl Drop for Stack {
@@ -540,12 +542,15 @@ thread_local! {
 /// be called on a coroutine's stack (a coroutine may migrate; the runtime keeps no thread-local
 /// state across switches): callers check that first.
 pub(crate) fn take_on_plain_thread(pool: &'static SizePool) -> io::Result<Stack> {
-    PLAIN_THREAD_CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        match &mut *cache {
-            Some(c) if c.holds(pool.size) => c.take(pool.size),
-            Some(_) => pool.pop(),
-            None => cache.insert(StackCache::new(pool)).take(pool.size),
-        }
-    })
+    PLAIN_THREAD_CACHE
+        .try_with(|cache| {
+            let mut cache = cache.borrow_mut();
+            match &mut *cache {
+                Some(c) if c.holds(pool.size) => c.take(pool.size),
+                Some(_) => pool.pop(),
+                None => cache.insert(StackCache::new(pool)).take(pool.size),
+            }
+        })
+        // A spawn from a thread-local destructor, after this cache is gone: use the pool.
+        .unwrap_or_else(|_| pool.pop())
 }

@@ -119,10 +119,17 @@ impl Shared {
     /// anywhere else, to the global queue.
     pub(crate) fn schedule_woken(&self, task: Arc<Task>) {
         if self.is_shutdown() {
-            // Nobody will run it. It was parked, so the shutdown drain finds it in the registry
-            // (a spawn cannot race a shutdown: both need the runtime, which `drop` owns).
+            // Nobody will run it. It was parked, so the shutdown drain finds it in the registry.
             return;
         }
+        self.schedule_new(task);
+    }
+
+    /// Queues a coroutine just spawned: like `schedule_woken`, but always queued, even during
+    /// shutdown. Only this runtime's coroutines can spawn on it while it shuts down, and they run
+    /// either on its workers (which are joined before the drain empties the queues, so the drain
+    /// finds it there) or in the drain (where the spawn fails before getting here).
+    pub(crate) fn schedule_new(&self, task: Arc<Task>) {
         match current_worker() {
             Some(w) if std::ptr::eq(&*w.shared, self) => w.push_runnext(task),
             _ => {
@@ -483,7 +490,19 @@ impl Drop for Runtime {
                 let _ = handle.join();
             }
         }
-        drain(shared);
+        // On a thread of its own: std's panic count is per thread, and the drain must start from
+        // zero even if this drop runs while the dropping thread unwinds a panic (otherwise every
+        // coroutine's `park` would look like a park during unwinding).
+        let drained = thread::scope(|s| {
+            thread::Builder::new()
+                .name(format!("{}-shutdown", shared.thread_name))
+                .spawn_scoped(s, || drain(shared))
+                .map(|handle| handle.join())
+        });
+        if drained.is_err() {
+            // No thread to be had: drain here.
+            drain(shared);
+        }
     }
 }
 
@@ -539,6 +558,9 @@ fn drain(shared: &Shared) {
         // SAFETY: as above, we hold the run token.
         unsafe { task.abandon() };
     }
+    // A wake-up that raced the shutdown flag may have queued a coroutine after we emptied the
+    // queues; drop those references too, or they would keep `Shared` alive through a cycle.
+    while shared.injector.steal().success().is_some() {}
 }
 
 /// The error a spawn on a stopped runtime returns.
@@ -581,8 +603,8 @@ where
     let body = move |first: Resume| {
         if first == Resume::Shutdown {
             // Never started: drop the closure (its captures may borrow from a scope), then tell
-            // the joiner.
-            drop(f);
+            // the joiner. The captures' destructors may panic, or park and be cancelled.
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
             their_packet.complete(Err(Box::new(crate::Cancelled)));
             return;
         }
@@ -603,7 +625,7 @@ where
         packet,
         coroutine: Coroutine { task: task.clone() },
     };
-    shared.schedule_woken(task);
+    shared.schedule_new(task);
     Ok(handle)
 }
 
