@@ -244,7 +244,9 @@ impl Bucket {
 
     /// Dirty entries untouched since the last trim.
     fn cold_dirty(&self) -> usize {
-        self.low_water.saturating_sub(self.clean)
+        self.low_water
+            .min(self.gaps.len())
+            .saturating_sub(self.clean)
     }
 
     fn dirty(&self) -> usize {
@@ -386,12 +388,13 @@ impl SizePool {
                     &mut free.soft
                 };
                 let take = excess.min(bucket.cold_dirty());
+                let start = bucket.clean;
+                let batch = bucket.gaps.drain(start..start + take).collect::<Vec<_>>();
                 bucket.low_water = bucket.gaps.len();
-                if take == 0 {
+                if batch.is_empty() {
                     continue;
                 }
-                let start = bucket.clean;
-                bucket.gaps.drain(start..start + take).collect::<Vec<_>>()
+                batch
             };
             self.discard(&batch);
             let mut free = self.free.lock();
@@ -446,6 +449,12 @@ pub(crate) fn trim() {
     if EXCESS_DIRTY.load(Ordering::Relaxed) == 0 {
         return;
     }
+    // Every runtime's monitor calls this; one trim at a time is plenty (and keeps each pool's
+    // low-water mark meaningful).
+    static TRIMMING: Mutex<()> = Mutex::new(());
+    let Some(_trimming) = TRIMMING.try_lock() else {
+        return;
+    };
     let pools: Vec<&'static SizePool> = ALL_POOLS.lock().clone();
     let mut still_excess = false;
     for pool in pools {
@@ -553,4 +562,95 @@ pub(crate) fn take_on_plain_thread(pool: &'static SizePool) -> io::Result<Stack>
         })
         // A spawn from a thread-local destructor, after this cache is gone: use the pool.
         .unwrap_or_else(|_| pool.pop())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// A pool of its own (an odd size nobody else uses), so tests do not share free lists.
+    fn private_pool(pages: usize) -> &'static SizePool {
+        SizePool::get(MIN_STACK_SIZE + pages * page_size())
+    }
+
+    fn count_free(pool: &SizePool) -> (usize, usize) {
+        let free = pool.free.lock();
+        (
+            free.guarded.gaps.len() + free.soft.gaps.len(),
+            free.guarded.dirty() + free.soft.dirty(),
+        )
+    }
+
+    #[test]
+    fn trimming_returns_cold_excess_and_loses_no_stack() {
+        let pool = private_pool(1);
+        let stacks: Vec<Stack> = (0..DIRTY_LIMIT + 500)
+            .map(|_| pool.pop().unwrap())
+            .collect();
+        let gaps: HashSet<usize> = stacks.iter().map(|s| s.gap).collect();
+        drop(stacks);
+        assert_eq!(count_free(pool).1, DIRTY_LIMIT + 500);
+        pool.trim(); // marks the current stacks as seen
+        pool.trim(); // nothing was reused since: the excess is cold and goes
+        let (free, dirty) = count_free(pool);
+        assert_eq!(free, DIRTY_LIMIT + 500);
+        assert!(dirty <= DIRTY_LIMIT, "{dirty} dirty after trimming");
+        let again: HashSet<usize> = (0..DIRTY_LIMIT + 500)
+            .map(|_| {
+                let s = pool.pop().unwrap();
+                let gap = s.gap;
+                std::mem::forget(s); // keep them out of the pool while counting
+                gap
+            })
+            .collect();
+        assert_eq!(again, gaps, "every stack comes back exactly once");
+        for gap in again {
+            pool.push(gap, true);
+        }
+    }
+
+    #[test]
+    fn concurrent_trims_and_reuse_keep_the_free_lists_consistent() {
+        let pool = private_pool(2);
+        let total = DIRTY_LIMIT + 2000;
+        drop((0..total).map(|_| pool.pop().unwrap()).collect::<Vec<_>>());
+        {
+            // Both free lists in play, as after a burst past the guard budget: move half of the
+            // slots to the soft list (they are real slots of this pool, so trimming them is
+            // valid; in a test process the budget is never used up).
+            let mut free = pool.free.lock();
+            let half = free.guarded.gaps.split_off(total / 2);
+            free.guarded.clean = 0;
+            free.soft.gaps.extend(half);
+        }
+        std::thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        pool.trim();
+                    }
+                });
+            }
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        let held: Vec<Stack> = (0..50).map(|_| pool.pop().unwrap()).collect();
+                        drop(held);
+                    }
+                });
+            }
+        });
+        let gaps: HashSet<usize> = {
+            let free = pool.free.lock();
+            free.guarded
+                .gaps
+                .iter()
+                .chain(free.soft.gaps.iter())
+                .copied()
+                .collect()
+        };
+        assert_eq!(gaps.len(), total, "no stack lost or duplicated");
+        assert_eq!(count_free(pool).0, total);
+    }
 }
