@@ -61,6 +61,8 @@ mod join;
 pub mod runtime;
 #[cfg(not(loom))]
 mod scope;
+#[cfg(not(loom))]
+pub mod sync;
 
 #[cfg(not(loom))]
 pub use builder::{spawn, Builder};

@@ -1,0 +1,76 @@
+//! Condition variables on the same wait queue as the mutex.
+//!
+//! `wait` enqueues the caller *before* unlocking the mutex. A notifier that changed the
+//! condition did so holding the mutex (the usual discipline), so it cannot notify between our
+//! check of the condition and our enqueue: no lost notification. Spurious wake-ups are possible,
+//! as with every condvar; wait in a loop.
+//!
+//! Timed waits (`wait_for`, `wait_until`) arrive with the timer wheel (the time and I/O issue).
+
+use super::mutex::MutexGuard;
+use super::wait_queue::{WaitNode, WaitQueue, WOKEN};
+use std::fmt;
+use std::time::Instant;
+
+/// A condition variable for coroutines and threads (no poisoning), used with
+/// [`Mutex`](super::Mutex).
+///
+/// ```
+/// use corun::sync::{Condvar, Mutex};
+/// use std::sync::Arc;
+/// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+/// let pair2 = pair.clone();
+/// corun::spawn(move || {
+///     *pair2.0.lock() = true;
+///     pair2.1.notify_one();
+/// });
+/// let mut ready = pair.0.lock();
+/// while !*ready {
+///     pair.1.wait(&mut ready);
+/// }
+/// ```
+#[derive(Default)]
+pub struct Condvar {
+    queue: WaitQueue,
+}
+
+impl Condvar {
+    /// A condition variable with no waiters.
+    pub fn new() -> Condvar {
+        Condvar::default()
+    }
+
+    /// Releases the guard's mutex, parks until notified (or spuriously woken), and locks it
+    /// again before returning.
+    pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
+        let node = WaitNode::current(Instant::now());
+        self.queue.lock().push_back(node.clone());
+        let mutex = guard.mutex();
+        mutex.unlock_for_wait();
+        node.wait();
+        mutex.relock();
+    }
+
+    /// Wakes one waiter. Returns whether there was one.
+    pub fn notify_one(&self) -> bool {
+        let node = self.queue.lock().pop_front();
+        match node {
+            Some(node) => {
+                node.wake(WOKEN);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Wakes every waiter. Returns how many there were.
+    pub fn notify_all(&self) -> usize {
+        self.queue.wake_all(WOKEN)
+    }
+}
+
+impl fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condvar").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,88 @@
+//! The wait queue under every `corun::sync` primitive.
+//!
+//! A [`WaitNode`] is one blocked party: a coroutine or an OS thread behind the one [`Waiter`]
+//! abstraction, plus what it was told when woken. A primitive keeps a [`WaitQueue`] of nodes
+//! behind a short lock (never held across a switch or a park) and follows one protocol:
+//!
+//! * the waiter builds its node, and under the queue lock validates the primitive's state (is it
+//!   still worth waiting?) and enqueues the node; then it parks until the node's state leaves
+//!   [`WAITING`], checking it in a loop (park may return spuriously);
+//! * the waker, under the queue lock, dequeues a node and publishes the outcome in it
+//!   ([`WOKEN`]: try again; [`GRANTED`]: ownership was handed over), releases the lock, and only
+//!   then wakes the waiter. The park token keeps a wake that comes before the park.
+//!
+//! Because the node's state is written before the wake and the waiter re-checks it after every
+//! park, a wake-up is never lost, and a waiter never acts on a stale decision.
+
+use crate::join::Waiter;
+use parking_lot::{Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The node is queued; its waiter must keep parking.
+pub(crate) const WAITING: u8 = 0;
+/// The waiter was woken to try again.
+pub(crate) const WOKEN: u8 = 1;
+/// What the waiter waited for was handed to it (say, a locked mutex).
+pub(crate) const GRANTED: u8 = 2;
+
+/// One blocked party.
+pub(crate) struct WaitNode {
+    waiter: Waiter,
+    state: AtomicU8,
+    /// When it first started waiting (kept across retries), for starvation checks.
+    pub(crate) since: Instant,
+}
+
+impl WaitNode {
+    /// A node for the caller, first queued at `since`.
+    pub(crate) fn current(since: Instant) -> Arc<WaitNode> {
+        Arc::new(WaitNode {
+            waiter: Waiter::current(),
+            state: AtomicU8::new(WAITING),
+            since,
+        })
+    }
+
+    /// Parks the caller until a waker decided, then returns the decision.
+    pub(crate) fn wait(&self) -> u8 {
+        loop {
+            let state = self.state.load(Ordering::Acquire);
+            if state != WAITING {
+                return state;
+            }
+            crate::park();
+        }
+    }
+
+    /// Publishes `outcome` and wakes the waiter. Call after releasing the queue lock.
+    pub(crate) fn wake(&self, outcome: u8) {
+        self.state.store(outcome, Ordering::Release);
+        self.waiter.clone().wake();
+    }
+}
+
+/// A FIFO of blocked parties behind a short lock.
+#[derive(Default)]
+pub(crate) struct WaitQueue {
+    nodes: Mutex<VecDeque<Arc<WaitNode>>>,
+}
+
+impl WaitQueue {
+    /// Locks the queue. Never hold the guard across a park or a switch.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, VecDeque<Arc<WaitNode>>> {
+        self.nodes.lock()
+    }
+
+    /// Dequeues every waiter and wakes each with `outcome`. Returns how many there were.
+    pub(crate) fn wake_all(&self, outcome: u8) -> usize {
+        let nodes = std::mem::take(&mut *self.lock());
+        let n = nodes.len();
+        for node in nodes {
+            node.wake(outcome);
+        }
+        n
+    }
+}
