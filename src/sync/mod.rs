@@ -4,13 +4,19 @@
 //!
 //! Every primitive waits through the one [`wait_queue`] protocol and the one waiter abstraction
 //! (a coroutine or a thread). So far: [`Mutex`] (the colock: spin, then inflate into a wait
-//! queue; fair under starvation) and [`Condvar`]. The rest of the family (`RwLock`,
-//! `Semaphore`, `Barrier`, `WaitGroup`, channels, `select!`) is the subject of the same issue
-//! and follows on this queue.
+//! queue; fair under starvation), [`Condvar`], [`RwLock`] (fair to writers and readers),
+//! [`Semaphore`], [`Barrier`] and [`WaitGroup`]. Channels and `select!` follow on the same
+//! queue (see the issue's note).
 
+mod barrier;
 mod condvar;
 mod mutex;
+mod rwlock;
+mod semaphore;
 pub(crate) mod wait_queue;
 
+pub use barrier::{Barrier, BarrierWaitResult, WaitGroup};
 pub use condvar::Condvar;
 pub use mutex::{Mutex, MutexGuard};
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use semaphore::{Semaphore, SemaphorePermit};

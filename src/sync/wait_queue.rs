@@ -64,6 +64,21 @@ impl WaitNode {
     }
 }
 
+/// Waiters kept beside a primitive's own state, under the primitive's lock (when the decision to
+/// wait or to wake depends on more than the queue). The same protocol applies: decide and
+/// dequeue under the lock, [`WaitNode::wake`] after releasing it.
+pub(crate) type Waiters = VecDeque<Arc<WaitNode>>;
+
+/// Wakes every node in `nodes` with `outcome`; call after releasing the lock they came from.
+pub(crate) fn wake_each(nodes: impl IntoIterator<Item = Arc<WaitNode>>, outcome: u8) -> usize {
+    let mut n = 0;
+    for node in nodes {
+        node.wake(outcome);
+        n += 1;
+    }
+    n
+}
+
 /// A FIFO of blocked parties behind a short lock.
 #[derive(Default)]
 pub(crate) struct WaitQueue {
@@ -79,10 +94,6 @@ impl WaitQueue {
     /// Dequeues every waiter and wakes each with `outcome`. Returns how many there were.
     pub(crate) fn wake_all(&self, outcome: u8) -> usize {
         let nodes = std::mem::take(&mut *self.lock());
-        let n = nodes.len();
-        for node in nodes {
-            node.wake(outcome);
-        }
-        n
+        wake_each(nodes, outcome)
     }
 }
