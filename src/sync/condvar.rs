@@ -5,12 +5,24 @@
 //! check of the condition and our enqueue: no lost notification. Spurious wake-ups are possible,
 //! as with every condvar; wait in a loop.
 //!
-//! Timed waits (`wait_for`, `wait_until`) arrive with the timer wheel (the time and I/O issue).
+//! Timed waits (`wait_for`, `wait_until`) use the deadline service (`deadline.rs`) until the
+//! timer wheel lands.
 
 use super::mutex::MutexGuard;
-use super::wait_queue::{WaitNode, WaitQueue, WOKEN};
+use super::wait_queue::{remove, WaitNode, WaitQueue, WOKEN};
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Whether a timed wait on a [`Condvar`] ended because its time ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitTimeoutResult(bool);
+
+impl WaitTimeoutResult {
+    /// Whether the wait timed out (rather than being notified).
+    pub fn timed_out(&self) -> bool {
+        self.0
+    }
+}
 
 /// A condition variable for coroutines and threads (no poisoning), used with
 /// [`Mutex`](super::Mutex).
@@ -49,6 +61,39 @@ impl Condvar {
         mutex.unlock_for_wait();
         node.wait();
         mutex.relock();
+    }
+
+    /// Like [`Condvar::wait`], but gives up after `timeout` (never earlier).
+    pub fn wait_for<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        timeout: Duration,
+    ) -> WaitTimeoutResult {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.wait_until(guard, deadline),
+            None => {
+                self.wait(guard);
+                WaitTimeoutResult(false)
+            }
+        }
+    }
+
+    /// Like [`Condvar::wait`], but gives up at `deadline` (never earlier).
+    pub fn wait_until<T: ?Sized>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        deadline: Instant,
+    ) -> WaitTimeoutResult {
+        let node = WaitNode::current(Instant::now());
+        self.queue.lock().push_back(node.clone());
+        let mutex = guard.mutex();
+        mutex.unlock_for_wait();
+        // Timed out only if we take our node back ourselves: a notifier that dequeued it first
+        // spent its notification on us, and we count as notified.
+        let timed_out =
+            node.wait_until(deadline).is_none() && remove(&mut self.queue.lock(), &node);
+        mutex.relock();
+        WaitTimeoutResult(timed_out)
     }
 
     /// Wakes one waiter. Returns whether there was one.

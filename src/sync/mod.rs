@@ -5,18 +5,25 @@
 //! Every primitive waits through the one [`wait_queue`] protocol and the one waiter abstraction
 //! (a coroutine or a thread). So far: [`Mutex`] (the colock: spin, then inflate into a wait
 //! queue; fair under starvation), [`Condvar`], [`RwLock`] (fair to writers and readers),
-//! [`Semaphore`], [`Barrier`] and [`WaitGroup`]. Channels and `select!` follow on the same
-//! queue (see the note).
+//! [`Semaphore`], [`Barrier`], [`WaitGroup`], and the channels [`mpsc`], [`mpmc`] and
+//! [`oneshot`]. Timed waits use a small deadline service until the timer wheel lands.
+//! `select!` is still to come.
 
 mod barrier;
+mod channel;
 mod condvar;
+mod deadline;
 mod mutex;
 mod rwlock;
 mod semaphore;
 pub(crate) mod wait_queue;
 
+pub mod mpmc;
+pub mod mpsc;
+pub mod oneshot;
+
 pub use barrier::{Barrier, BarrierWaitResult, WaitGroup};
-pub use condvar::Condvar;
+pub use condvar::{Condvar, WaitTimeoutResult};
 pub use mutex::{Mutex, MutexGuard};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{Semaphore, SemaphorePermit};

@@ -57,6 +57,23 @@ impl WaitNode {
         }
     }
 
+    /// Like [`WaitNode::wait`], but gives up at `deadline`: returns `None` then. A waker may
+    /// still decide for this node after that; the caller, on `None`, takes its lock, removes
+    /// the node if it is still queued, and re-checks its condition once before reporting a
+    /// timeout, so a decision that raced the deadline is not lost.
+    pub(crate) fn wait_until(&self, deadline: Instant) -> Option<u8> {
+        loop {
+            let state = self.state.load(Ordering::Acquire);
+            if state != WAITING {
+                return Some(state);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            super::deadline::park_until(deadline);
+        }
+    }
+
     /// Publishes `outcome` and wakes the waiter. Call after releasing the queue lock.
     pub(crate) fn wake(&self, outcome: u8) {
         self.state.store(outcome, Ordering::Release);
@@ -77,6 +94,18 @@ pub(crate) fn wake_each(nodes: impl IntoIterator<Item = Arc<WaitNode>>, outcome:
         n += 1;
     }
     n
+}
+
+/// Removes `node` from `nodes` if it is still there (a waiter that timed out). Returns whether
+/// it was.
+pub(crate) fn remove(nodes: &mut VecDeque<Arc<WaitNode>>, node: &Arc<WaitNode>) -> bool {
+    match nodes.iter().position(|n| Arc::ptr_eq(n, node)) {
+        Some(i) => {
+            nodes.remove(i);
+            true
+        }
+        None => false,
+    }
 }
 
 /// A FIFO of blocked parties behind a short lock.
