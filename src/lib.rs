@@ -61,7 +61,6 @@ mod join;
 pub mod runtime;
 #[cfg(not(loom))]
 mod scope;
-#[cfg(not(loom))]
 pub mod sync;
 
 #[cfg(not(loom))]

@@ -14,7 +14,7 @@
 //!   is empty); the last receiver to go wakes every waiting sender. Nobody is left parked.
 
 use super::wait_queue::{remove, wake_each, WaitNode, Waiters, WOKEN};
-use parking_lot::Mutex;
+use crate::loom::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::error::Error;
 use std::fmt;
@@ -97,7 +97,7 @@ impl<T> Chan<T> {
     /// Rendezvous: our value (number `seq`) is queued; wait until a receiver took it.
     fn await_taker<'a>(
         &'a self,
-        mut st: parking_lot::MutexGuard<'a, State<T>>,
+        mut st: MutexGuard<'a, State<T>>,
         seq: u64,
         mut receiver: Option<Arc<WaitNode>>,
         deadline: Option<Instant>,
@@ -171,7 +171,9 @@ impl<T> Chan<T> {
     ) -> Result<T, super::mpsc::RecvTimeoutError> {
         loop {
             let mut st = self.state.lock();
-            if let Some(value) = self.take(&mut st) {
+            if let Some((value, senders)) = Self::take(&mut st) {
+                drop(st);
+                wake_each(senders, WOKEN);
                 return Ok(value);
             }
             if st.senders == 0 {
@@ -190,15 +192,20 @@ impl<T> Chan<T> {
     /// Receives only if a value is there.
     pub(crate) fn try_recv(&self) -> Result<T, super::mpsc::TryRecvError> {
         let mut st = self.state.lock();
-        match self.take(&mut st) {
-            Some(value) => Ok(value),
+        match Self::take(&mut st) {
+            Some((value, senders)) => {
+                drop(st);
+                wake_each(senders, WOKEN);
+                Ok(value)
+            }
             None if st.senders == 0 => Err(super::mpsc::TryRecvError::Disconnected),
             None => Err(super::mpsc::TryRecvError::Empty),
         }
     }
 
-    /// Pops a value and wakes the senders it makes room for (unlocks `st` to wake them).
-    fn take(&self, st: &mut parking_lot::MutexGuard<'_, State<T>>) -> Option<T> {
+    /// Pops a value, and dequeues the senders it lets go on (the caller wakes them after
+    /// unlocking).
+    fn take(st: &mut State<T>) -> Option<(T, Vec<Arc<WaitNode>>)> {
         let (_, value) = st.items.pop_front()?;
         st.popped += 1;
         // A rendezvous sender waits for its own value to be taken: wake them all to check. A
@@ -208,10 +215,7 @@ impl<T> Chan<T> {
         } else {
             st.send_waiters.pop_front().into_iter().collect()
         };
-        parking_lot::MutexGuard::unlocked(st, || {
-            wake_each(senders, WOKEN);
-        });
-        Some(value)
+        Some((value, senders))
     }
 
     /// Parks on `node` until woken or `deadline`; on a timeout, takes the node out of its list

@@ -22,18 +22,21 @@
 //! `loom-tests/` (to come: see the closing note).
 
 use super::wait_queue::{WaitNode, WaitQueue, GRANTED, WOKEN};
+use crate::loom::{AtomicU8, Ordering};
 use crossbeam_utils::Backoff;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+#[cfg(not(loom))]
+use std::time::Duration;
+use std::time::Instant;
 
 /// The lock is held.
 const LOCKED: u8 = 0b01;
 /// Waiters are (or are about to be) queued: unlock must take the slow path.
 const PARKED: u8 = 0b10;
 /// A waiter that has waited this long is handed the lock directly (Go: 1 ms).
+#[cfg(not(loom))]
 const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
 
 /// A mutual-exclusion lock for coroutines and threads, like `parking_lot::Mutex` (no
@@ -164,7 +167,12 @@ impl<T: ?Sized> Mutex<T> {
             {
                 continue;
             }
-            let node = WaitNode::current(*since.get_or_insert_with(Instant::now));
+            let since = *since.get_or_insert_with(Instant::now);
+            let node = if front {
+                WaitNode::requeued(since)
+            } else {
+                WaitNode::current(since)
+            };
             {
                 let mut queue = self.queue.lock();
                 // Validate under the queue lock: an unlocker that found the queue empty cleared
@@ -211,7 +219,7 @@ impl<T: ?Sized> Mutex<T> {
             return;
         };
         let still_parked = if queue.is_empty() { 0 } else { PARKED };
-        let outcome = if node.since.elapsed() >= STARVATION_THRESHOLD {
+        let outcome = if starving(&node) {
             self.state.store(LOCKED | still_parked, Ordering::Release);
             GRANTED
         } else {
@@ -224,11 +232,32 @@ impl<T: ?Sized> Mutex<T> {
 }
 
 /// Spinning pays only when the holder can be running on another core at the same time.
+#[cfg(not(loom))]
 fn may_spin() -> bool {
     match crate::coroutine::current_task() {
         Some(task) => task.shared.num_workers > 1,
         None => num_cpus::get() > 1,
     }
+}
+
+/// Under loom spinning only multiplies the interleavings without changing the protocol.
+#[cfg(loom)]
+fn may_spin() -> bool {
+    false
+}
+
+/// Whether `node` has waited long enough to be handed the lock (starvation mode).
+#[cfg(not(loom))]
+fn starving(node: &WaitNode) -> bool {
+    node.since.elapsed() >= STARVATION_THRESHOLD
+}
+
+/// Under loom time is not modelled, and the decision must be reproducible: a waiter that was
+/// already woken once and lost is treated as starving, which exercises both the barging and the
+/// hand-off paths.
+#[cfg(loom)]
+fn starving(node: &WaitNode) -> bool {
+    node.requeued
 }
 
 impl<T: Default> Default for Mutex<T> {

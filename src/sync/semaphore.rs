@@ -5,7 +5,7 @@
 //! release and a wait, and waiters are served in order.
 
 use super::wait_queue::{wake_each, WaitNode, Waiters, GRANTED};
-use parking_lot::Mutex;
+use crate::loom::Mutex;
 use std::fmt;
 use std::time::Instant;
 

@@ -14,10 +14,8 @@
 //! Because the node's state is written before the wake and the waiter re-checks it after every
 //! park, a wake-up is never lost, and a waiter never acts on a stale decision.
 
-use crate::join::Waiter;
-use parking_lot::{Mutex, MutexGuard};
+use crate::loom::{AtomicU8, Mutex, MutexGuard, Ordering, Waiter};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,7 +31,11 @@ pub(crate) struct WaitNode {
     waiter: Waiter,
     state: AtomicU8,
     /// When it first started waiting (kept across retries), for starvation checks.
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) since: Instant,
+    /// Whether the waiter was woken before and lost the race (a retry).
+    #[cfg_attr(not(loom), allow(dead_code))]
+    pub(crate) requeued: bool,
 }
 
 impl WaitNode {
@@ -43,6 +45,17 @@ impl WaitNode {
             waiter: Waiter::current(),
             state: AtomicU8::new(WAITING),
             since,
+            requeued: false,
+        })
+    }
+
+    /// A node for a caller that was woken before and is queueing again.
+    pub(crate) fn requeued(since: Instant) -> Arc<WaitNode> {
+        Arc::new(WaitNode {
+            waiter: Waiter::current(),
+            state: AtomicU8::new(WAITING),
+            since,
+            requeued: true,
         })
     }
 
@@ -53,7 +66,7 @@ impl WaitNode {
             if state != WAITING {
                 return state;
             }
-            crate::park();
+            crate::loom::park();
         }
     }
 
@@ -109,9 +122,16 @@ pub(crate) fn remove(nodes: &mut VecDeque<Arc<WaitNode>>, node: &Arc<WaitNode>) 
 }
 
 /// A FIFO of blocked parties behind a short lock.
-#[derive(Default)]
 pub(crate) struct WaitQueue {
     nodes: Mutex<VecDeque<Arc<WaitNode>>>,
+}
+
+impl Default for WaitQueue {
+    fn default() -> Self {
+        WaitQueue {
+            nodes: Mutex::new(VecDeque::new()),
+        }
+    }
 }
 
 impl WaitQueue {
