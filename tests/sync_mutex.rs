@@ -262,3 +262,36 @@ fn notify_reports_how_many_it_woke() {
         waiters.into_iter().for_each(|h| h.join().unwrap());
     });
 }
+
+#[test]
+fn a_thread_waiting_on_a_lock_held_by_a_cancelled_coroutine_gets_it_at_shutdown() {
+    within(SHORT, || {
+        // A coroutine holds the lock and parks forever; another coroutine and a plain thread
+        // wait for the lock. Dropping the runtime unwinds the holder (releasing the lock) and
+        // the coroutine waiter (which must pass the lock on, not strand it): the thread gets in.
+        let rt = runtime(2);
+        let lock = Arc::new(Mutex::new(0u32));
+        let held = Arc::new(AtomicBool::new(false));
+        let (l, h) = (lock.clone(), held.clone());
+        let holder = rt.spawn(move || {
+            let _guard = l.lock();
+            h.store(true, Ordering::SeqCst);
+            loop {
+                corun::park();
+            }
+        });
+        common::wait_until(SHORT, "the holder has the lock", || {
+            held.load(Ordering::SeqCst)
+        });
+        let l = lock.clone();
+        let waiter = rt.spawn(move || *l.lock() += 1);
+        let l = lock.clone();
+        let thread = std::thread::spawn(move || *l.lock() += 10);
+        std::thread::sleep(Duration::from_millis(50)); // both queued (the waiter starving)
+        drop(rt);
+        thread.join().unwrap();
+        assert!(holder.join().is_err());
+        let _ = waiter.join();
+        assert!(*lock.lock() >= 10, "the thread got the lock");
+    });
+}

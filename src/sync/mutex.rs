@@ -21,7 +21,7 @@
 //! thread) or plain threads (blocked), through the same queue. Modelled in
 //! `loom-tests/` (to come: see the closing note).
 
-use super::wait_queue::{WaitNode, WaitQueue, GRANTED, WOKEN};
+use super::wait_queue::{uncancellable, WaitNode, WaitQueue, GRANTED, WOKEN};
 use crate::loom::{AtomicU8, Ordering};
 use crossbeam_utils::Backoff;
 use std::cell::UnsafeCell;
@@ -35,6 +35,9 @@ use std::time::Instant;
 const LOCKED: u8 = 0b01;
 /// Waiters are (or are about to be) queued: unlock must take the slow path.
 const PARKED: u8 = 0b10;
+/// Rounds of backoff spinning before queueing: 1 + 2 + ... + 32 = 63 pause instructions, a few
+/// microseconds (Go spins 4 rounds of 30).
+const MAX_SPINS: u32 = 6;
 /// A waiter that has waited this long is handed the lock directly (Go: 1 ms).
 #[cfg(not(loom))]
 const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
@@ -96,7 +99,12 @@ impl<T: ?Sized> Mutex<T> {
             .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            self.lock_slow();
+            // A shutdown during the wait is raised only once the guard exists (its drop then
+            // hands the lock on): see `wait_queue::uncancellable`.
+            return uncancellable(|| {
+                self.lock_slow();
+                MutexGuard { mutex: self }
+            });
         }
         MutexGuard { mutex: self }
     }
@@ -127,6 +135,10 @@ impl<T: ?Sized> Mutex<T> {
     #[cold]
     fn lock_slow(&self) {
         let spin = Backoff::new();
+        // Counted by hand: `Backoff::is_completed` never turns true with `spin` alone (it stops
+        // counting at its spin limit), and an unbounded spin behind a holder that parks with the
+        // lock would hold the worker forever.
+        let mut spins = 0;
         let may_spin = may_spin();
         let mut since = None;
         let mut front = false;
@@ -149,8 +161,9 @@ impl<T: ?Sized> Mutex<T> {
                 continue;
             }
             // Held, nobody queued: spin a little.
-            if state & PARKED == 0 && may_spin && !spin.is_completed() {
+            if state & PARKED == 0 && may_spin && spins < MAX_SPINS {
                 spin.spin();
+                spins += 1;
                 continue;
             }
             // Announce a waiter before queueing.
@@ -192,6 +205,7 @@ impl<T: ?Sized> Mutex<T> {
                     // Woken to compete: if we lose, we go back to the front of the queue.
                     front = true;
                     spin.reset();
+                    spins = 0;
                 }
             }
         }

@@ -6,7 +6,7 @@
 //! readers are not starved by a stream of writers either. Waiters are granted the lock by the
 //! releaser (`GRANTED`): they never race for it after waking.
 
-use super::wait_queue::{wake_each, WaitNode, Waiters, GRANTED};
+use super::wait_queue::{uncancellable, wake_each, WaitNode, Waiters, GRANTED};
 use parking_lot::Mutex;
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -66,6 +66,12 @@ impl<T> RwLock<T> {
 impl<T: ?Sized> RwLock<T> {
     /// Shared access, waiting while a writer holds or waits for the lock.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        // A shutdown during the wait is raised only once the guard exists: see
+        // `wait_queue::uncancellable`.
+        uncancellable(|| self.read_inner())
+    }
+
+    fn read_inner(&self) -> RwLockReadGuard<'_, T> {
         let node = {
             let mut state = self.state.lock();
             if !state.writer && state.waiting_writers.is_empty() {
@@ -82,6 +88,11 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Exclusive access, waiting for readers and writers to leave.
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        // As in `read`.
+        uncancellable(|| self.write_inner())
+    }
+
+    fn write_inner(&self) -> RwLockWriteGuard<'_, T> {
         let node = {
             let mut state = self.state.lock();
             if !state.writer && state.readers == 0 {

@@ -4,7 +4,7 @@
 //! hands its permit to the first of them (`GRANTED`), so permits are never lost between a
 //! release and a wait, and waiters are served in order.
 
-use super::wait_queue::{wake_each, WaitNode, Waiters, GRANTED};
+use super::wait_queue::{uncancellable, wake_each, WaitNode, Waiters, GRANTED};
 use crate::loom::Mutex;
 use std::fmt;
 use std::time::Instant;
@@ -42,6 +42,12 @@ impl Semaphore {
 
     /// Takes a permit, waiting for one if none is available.
     pub fn acquire(&self) -> SemaphorePermit<'_> {
+        // A shutdown during the wait is raised only once the permit exists: see
+        // `wait_queue::uncancellable`.
+        uncancellable(|| self.acquire_inner())
+    }
+
+    fn acquire_inner(&self) -> SemaphorePermit<'_> {
         let node = {
             let mut state = self.inner.lock();
             // Waiters queued first are served first: only take a free permit if nobody waits.

@@ -60,14 +60,19 @@ impl WaitNode {
     }
 
     /// Parks the caller until a waker decided, then returns the decision.
+    ///
+    /// Uncancellable: a runtime shutdown that arrives meanwhile is raised (as the `Cancelled`
+    /// unwind) only after the wait is decided and the primitive's caller has finished with it.
+    /// Unwinding out of the middle would leave the node queued, or a lock or permit handed to
+    /// a waiter that is gone: other waiters (plain threads among them) would wait forever.
     pub(crate) fn wait(&self) -> u8 {
-        loop {
+        uncancellable(|| loop {
             let state = self.state.load(Ordering::Acquire);
             if state != WAITING {
                 return state;
             }
             crate::loom::park();
-        }
+        })
     }
 
     /// Like [`WaitNode::wait`], but gives up at `deadline`: returns `None` then. A waker may
@@ -75,7 +80,7 @@ impl WaitNode {
     /// the node if it is still queued, and re-checks its condition once before reporting a
     /// timeout, so a decision that raced the deadline is not lost.
     pub(crate) fn wait_until(&self, deadline: Instant) -> Option<u8> {
-        loop {
+        uncancellable(|| loop {
             let state = self.state.load(Ordering::Acquire);
             if state != WAITING {
                 return Some(state);
@@ -84,7 +89,7 @@ impl WaitNode {
                 return None;
             }
             super::deadline::park_until(deadline);
-        }
+        })
     }
 
     /// Publishes `outcome` and wakes the waiter. Call after releasing the queue lock.
@@ -92,6 +97,20 @@ impl WaitNode {
         self.state.store(outcome, Ordering::Release);
         self.waiter.clone().wake();
     }
+}
+
+/// Runs `f` with shutdown cancellation deferred (see [`WaitNode::wait`]). Primitives wrap the
+/// whole of an acquisition in it, up to the creation of the guard or permit, so that when the
+/// deferred `Cancelled` is raised the guard already exists and its drop hands the lock on.
+#[cfg(not(loom))]
+pub(crate) fn uncancellable<R>(f: impl FnOnce() -> R) -> R {
+    crate::coroutine::without_cancellation(f)
+}
+
+/// Under loom there are no coroutines to cancel.
+#[cfg(loom)]
+pub(crate) fn uncancellable<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// Waiters kept beside a primitive's own state, under the primitive's lock (when the decision to
