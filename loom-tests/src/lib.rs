@@ -4,6 +4,7 @@
 
 #![cfg(loom)]
 
+use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Condvar, Mutex};
 use std::collections::VecDeque;
@@ -141,5 +142,56 @@ impl WorkCount {
     /// Items still queued (use once every thread is joined).
     pub fn remaining(&self) -> usize {
         self.queued.load(Ordering::Acquire)
+    }
+}
+
+/// Data that only the holder of a lock (a `corun::sync::Mutex`, a semaphore permit) may touch,
+/// for the `sync_*` models. Entering checks mutual exclusion twice: a count of parties inside
+/// (asserted to be 0 on entry), and a loom `UnsafeCell` written inside, so that loom also reports
+/// two accesses the lock does not order (an acquire that does not synchronise with the previous
+/// release). `corun::sync::Mutex` keeps its own data in a `std` cell that loom does not track,
+/// hence this stand-in.
+#[derive(Debug)]
+pub struct Exclusive {
+    inside: AtomicUsize,
+    entries: UnsafeCell<usize>,
+}
+
+impl Default for Exclusive {
+    fn default() -> Self {
+        Exclusive::new()
+    }
+}
+
+impl Exclusive {
+    /// Nobody inside, never entered.
+    pub fn new() -> Self {
+        Exclusive {
+            inside: AtomicUsize::new(0),
+            entries: UnsafeCell::new(0),
+        }
+    }
+
+    /// The caller got the lock: checks it is alone, and counts the entry.
+    pub fn enter(&self) {
+        let others = self.inside.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(others, 0, "two holders at once");
+        self.entries.with_mut(|n| unsafe { *n += 1 });
+    }
+
+    /// The caller is about to release the lock.
+    pub fn leave(&self) {
+        self.inside.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// `enter` then `leave`: one short critical section.
+    pub fn visit(&self) {
+        self.enter();
+        self.leave();
+    }
+
+    /// How many times a holder entered (use once every thread is joined, or under the lock).
+    pub fn entries(&self) -> usize {
+        self.entries.with(|n| unsafe { *n })
     }
 }
