@@ -239,6 +239,37 @@ impl<T> Chan<T> {
         }
     }
 
+    /// `select!`: queues `node` as a waiter on one side of this channel.
+    pub(crate) fn watch(&self, node: &Arc<WaitNode>, send_side: bool) {
+        let mut st = self.state.lock();
+        let list = if send_side {
+            &mut st.send_waiters
+        } else {
+            &mut st.recv_waiters
+        };
+        list.push_back(node.clone());
+    }
+
+    /// `select!`: takes `node` back. If a waker had already dequeued it, that wake was meant for
+    /// a waiter of this channel, and the selector may take something else: pass it on.
+    pub(crate) fn unwatch(&self, node: &Arc<WaitNode>, send_side: bool) {
+        let next = {
+            let mut st = self.state.lock();
+            let list = if send_side {
+                &mut st.send_waiters
+            } else {
+                &mut st.recv_waiters
+            };
+            if remove(list, node) {
+                return;
+            }
+            list.pop_front()
+        };
+        if let Some(next) = next {
+            next.wake(WOKEN);
+        }
+    }
+
     pub(crate) fn add_sender(&self) {
         self.state.lock().senders += 1;
     }

@@ -26,6 +26,9 @@ mod rwlock;
 mod semaphore;
 pub(crate) mod wait_queue;
 
+#[doc(hidden)]
+#[path = "select.rs"]
+pub mod __select;
 pub mod mpmc;
 pub mod mpsc;
 pub mod oneshot;
