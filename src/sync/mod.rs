@@ -5,9 +5,9 @@
 //! Every primitive waits through the one [`wait_queue`] protocol and the one waiter abstraction
 //! (a coroutine or a thread). So far: [`Mutex`] (the colock: spin, then inflate into a wait
 //! queue; fair under starvation), [`Condvar`], [`RwLock`] (fair to writers and readers),
-//! [`Semaphore`], [`Barrier`], [`WaitGroup`], and the channels [`mpsc`], [`mpmc`] and
-//! [`oneshot`]. Timed waits use a small deadline service until the timer wheel lands.
-//! `select!` is still to come.
+//! [`Semaphore`], [`Barrier`], [`WaitGroup`], the channels [`mpsc`], [`mpmc`] and [`oneshot`],
+//! and [`select!`](crate::select) over channel operations. Timed waits use a small deadline
+//! service until the timer wheel lands.
 
 mod barrier;
 mod channel;
