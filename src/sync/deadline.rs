@@ -1,46 +1,27 @@
 //! Timed waits until the timer wheel lands (the time and I/O issue): a deadline service.
 //!
-//! A coroutine waiting with a deadline registers it here; one service thread sleeps until the
-//! earliest deadline and unparks whoever registered it. The waiter always re-checks its own
-//! state and the clock after a park, so an unpark that comes late (after the wait ended
-//! otherwise) is only a spurious wake-up of a later park, which every wait loop tolerates.
-//! Plain threads do not need it: they wait with `std::thread::park_timeout`.
+//! A coroutine waiting with a deadline registers it here for the length of the wait; one
+//! service thread sleeps until the earliest deadline and unparks whoever registered it. The
+//! registration is withdrawn when the wait ends (whether by the deadline or not), so waits that
+//! finish early leave nothing behind. The waiter re-checks its own state and the clock after
+//! every park, so an unpark that comes just after the wait ended is only a spurious wake-up of a
+//! later park, which every wait loop tolerates. Plain threads do not need the service: they wait
+//! with `std::thread::park_timeout`.
 //!
-//! This is deliberately simple (a binary heap under a mutex, O(log n) per timed wait, no
-//! cancellation); the timer wheel will replace it.
+//! Deliberately simple (an ordered map under a mutex, O(log n) per timed wait); the timer wheel
+//! will replace it.
 
 use crate::join::Waiter;
 use parking_lot::{Condvar, Mutex};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-struct Entry {
-    at: Instant,
-    seq: u64,
-    waiter: Waiter,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
+/// Registered deadlines, by time then registration number; and the last number given out.
+type Entries = (BTreeMap<(Instant, u64), Waiter>, u64);
 
 struct Service {
-    heap: Mutex<(BinaryHeap<Reverse<Entry>>, u64)>,
+    entries: Mutex<Entries>,
     changed: Condvar,
 }
 
@@ -48,7 +29,7 @@ fn service() -> &'static Service {
     static SERVICE: OnceLock<&'static Service> = OnceLock::new();
     SERVICE.get_or_init(|| {
         let service: &'static Service = Box::leak(Box::new(Service {
-            heap: Mutex::new((BinaryHeap::new(), 0)),
+            entries: Mutex::new((BTreeMap::new(), 0)),
             changed: Condvar::new(),
         }));
         std::thread::Builder::new()
@@ -60,48 +41,90 @@ fn service() -> &'static Service {
 }
 
 fn run(service: &'static Service) {
-    let mut heap = service.heap.lock();
+    let mut entries = service.entries.lock();
     loop {
         let now = Instant::now();
-        while heap.0.peek().is_some_and(|Reverse(e)| e.at <= now) {
-            let Reverse(entry) = heap.0.pop().expect("peeked");
-            entry.waiter.wake();
-        }
-        match heap.0.peek() {
-            Some(Reverse(next)) => {
-                let at = next.at;
-                service.changed.wait_until(&mut heap, at);
+        while let Some(entry) = entries.0.first_entry() {
+            if entry.key().0 > now {
+                break;
             }
-            None => service.changed.wait(&mut heap),
+            entry.remove().wake();
+        }
+        match entries.0.first_key_value() {
+            Some((&(at, _), _)) => {
+                service.changed.wait_until(&mut entries, at);
+            }
+            None => service.changed.wait(&mut entries),
         }
     }
 }
 
-/// Makes sure the calling coroutine is unparked at `at` (or soon after).
-pub(crate) fn wake_at(at: Instant, waiter: Waiter) {
+/// A registered deadline, withdrawn on drop.
+pub(crate) struct Registration {
+    key: Option<(Instant, u64)>,
+}
+
+/// Registers the calling coroutine to be unparked at `deadline` for as long as the returned
+/// registration lives. On a plain thread it does nothing (threads park with a timeout).
+pub(crate) fn register(deadline: Instant) -> Registration {
+    if crate::coroutine::current_task().is_none() {
+        return Registration { key: None };
+    }
     let service = service();
-    let mut heap = service.heap.lock();
-    heap.1 += 1;
-    let seq = heap.1;
-    let earliest = heap.0.peek().is_none_or(|Reverse(e)| at < e.at);
-    heap.0.push(Reverse(Entry { at, seq, waiter }));
-    drop(heap);
+    let mut entries = service.entries.lock();
+    entries.1 += 1;
+    let key = (deadline, entries.1);
+    let earliest = entries
+        .0
+        .first_key_value()
+        .is_none_or(|(first, _)| key < *first);
+    entries.0.insert(key, Waiter::current());
+    drop(entries);
     if earliest {
         service.changed.notify_one();
     }
+    Registration { key: Some(key) }
 }
 
-/// Parks the caller (coroutine or thread) until it is unparked or `deadline` passes. Like
-/// `park`, it may return early; the caller re-checks its condition and the clock.
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            service().entries.lock().0.remove(&key);
+        }
+    }
+}
+
+/// Parks the caller until it is unparked or `deadline` passes (for a coroutine: while a
+/// [`Registration`] for that deadline is alive). May return early; the caller re-checks.
 pub(crate) fn park_until(deadline: Instant) {
     let now = Instant::now();
     if now >= deadline {
         return;
     }
     if crate::coroutine::current_task().is_some() {
-        wake_at(deadline, Waiter::current());
         crate::park();
     } else {
         std::thread::park_timeout(deadline - now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timed_waits_that_end_early_leave_no_registration_behind() {
+        let rt = crate::runtime::Builder::new().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let (tx, rx) = crate::sync::mpsc::channel();
+            for i in 0..1000 {
+                let tx = tx.clone();
+                crate::spawn(move || tx.send(i).unwrap());
+                // Waits an hour at most, but the value comes at once.
+                rx.recv_timeout(Duration::from_secs(3600)).unwrap();
+            }
+        });
+        assert_eq!(service().entries.lock().0.len(), 0);
     }
 }

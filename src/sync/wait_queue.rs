@@ -80,15 +80,19 @@ impl WaitNode {
     /// the node if it is still queued, and re-checks its condition once before reporting a
     /// timeout, so a decision that raced the deadline is not lost.
     pub(crate) fn wait_until(&self, deadline: Instant) -> Option<u8> {
-        uncancellable(|| loop {
-            let state = self.state.load(Ordering::Acquire);
-            if state != WAITING {
-                return Some(state);
+        uncancellable(|| {
+            // One registration for the whole wait, withdrawn when it ends.
+            let _registered = super::deadline::register(deadline);
+            loop {
+                let state = self.state.load(Ordering::Acquire);
+                if state != WAITING {
+                    return Some(state);
+                }
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                super::deadline::park_until(deadline);
             }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            super::deadline::park_until(deadline);
         })
     }
 
