@@ -284,3 +284,16 @@ fn channel_ends_are_send_and_errors_are_errors() {
     clone::<mpsc::SyncSender<u8>>();
     clone::<mpmc::Receiver<u8>>();
 }
+
+#[test]
+fn values_nobody_can_receive_are_dropped_with_the_last_receiver() {
+    within(SHORT, || {
+        // The request/reply pattern: when the server's receiver goes, the queued request (and
+        // the reply sender inside it) is dropped, so the client's wait for a reply ends.
+        let (requests, server) = mpsc::channel::<oneshot::Sender<u32>>();
+        let (reply_tx, reply_rx) = oneshot::channel();
+        requests.send(reply_tx).unwrap();
+        drop(server);
+        assert_eq!(reply_rx.recv(), Err(oneshot::RecvError));
+    });
+}

@@ -295,3 +295,41 @@ fn a_thread_waiting_on_a_lock_held_by_a_cancelled_coroutine_gets_it_at_shutdown(
         assert!(*lock.lock() >= 10, "the thread got the lock");
     });
 }
+
+#[test]
+fn a_condvar_wait_cancelled_at_shutdown_never_unlocks_a_mutex_it_does_not_hold() {
+    within(SHORT, || {
+        let pair = Arc::new((Mutex::new(false), Condvar::new()));
+        let rt = runtime(1);
+        let p = pair.clone();
+        rt.spawn(move || {
+            let mut g = p.0.lock();
+            while !*g {
+                p.1.wait(&mut g);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(50)); // parked on the condvar
+        let dropper = std::thread::spawn(move || drop(rt));
+        std::thread::sleep(Duration::from_millis(10)); // the drain has told it to unwind
+        let p = pair.clone();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let mut g = p.0.lock();
+            *g = true;
+            p.1.notify_one();
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_millis(300)); // keeps holding
+            drop(g);
+        });
+        held_rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(100)); // the coroutine unwinds meanwhile
+        assert!(
+            pair.0.try_lock().is_none(),
+            "the mutex was unlocked under the holder's feet"
+        );
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+        dropper.join().unwrap();
+    });
+}

@@ -158,3 +158,46 @@ fn a_wake_the_selector_did_not_use_is_passed_on_to_the_next_waiter() {
         }
     });
 }
+
+#[test]
+fn a_select_send_on_a_rendezvous_meets_a_receiver_that_comes_later() {
+    within(SHORT, || {
+        let (tx, rx) = mpsc::sync_channel::<u32>(0);
+        let (_tx2, rx2) = mpsc::channel::<u32>();
+        let selector = std::thread::spawn(move || {
+            corun::select! {
+                send(tx, 1) -> r => r.is_ok(),
+                recv(rx2) -> _m => false,
+            }
+        });
+        std::thread::sleep(Duration::from_millis(50)); // the selector waits
+        let receiver = std::thread::spawn(move || rx.recv());
+        assert!(selector.join().unwrap(), "the selector sent");
+        assert_eq!(receiver.join().unwrap(), Ok(1));
+    });
+}
+
+#[test]
+fn a_select_cancelled_at_shutdown_does_not_strand_a_plain_receiver() {
+    within(SHORT, || {
+        let (tx1, rx1) = mpmc::channel::<u32>();
+        let (tx2, rx2) = mpmc::channel::<u32>();
+        let rt = runtime(1);
+        let r2 = rx2.clone();
+        rt.spawn(move || {
+            corun::select! {
+                recv(rx1) -> _m => (),
+                recv(r2) -> _m => (),
+            }
+        });
+        std::thread::sleep(Duration::from_millis(50)); // the selector watches both
+        let thread = std::thread::spawn(move || rx2.recv());
+        std::thread::sleep(Duration::from_millis(50));
+        let dropper = std::thread::spawn(move || drop(rt));
+        std::thread::sleep(Duration::from_millis(10));
+        tx1.send(1).unwrap(); // wakes the selector, which is being cancelled
+        dropper.join().unwrap();
+        tx2.send(2).unwrap(); // must reach the thread, not a node left behind
+        assert_eq!(thread.join().unwrap(), Ok(2));
+    });
+}

@@ -394,6 +394,12 @@ pub(crate) fn without_cancellation<R>(f: impl FnOnce() -> R) -> R {
     value
 }
 
+/// Whether a shutdown has been deferred on the calling coroutine (it will unwind with
+/// [`Cancelled`] when its `without_cancellation` sections end).
+pub(crate) fn cancellation_pending() -> bool {
+    current_task().is_some_and(|task| task.cancel_pending.get())
+}
+
 /// `park` for a coroutine that is unwinding a panic on a worker: it must not switch, because
 /// std keeps the panic count per OS thread, and another coroutine resumed on this thread (or
 /// this one resumed on another) would see, and later corrupt, the wrong count. So it blocks its

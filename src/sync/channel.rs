@@ -13,7 +13,7 @@
 //! * The last sender to go wakes every waiting receiver (they see `Disconnected` once the queue
 //!   is empty); the last receiver to go wakes every waiting sender. Nobody is left parked.
 
-use super::wait_queue::{remove, wake_each, WaitNode, Waiters, WOKEN};
+use super::wait_queue::{remove, uncancellable, wake_each, WaitNode, Waiters, WOKEN};
 use crate::loom::{Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::error::Error;
@@ -59,7 +59,14 @@ impl<T> Chan<T> {
     }
 
     /// Sends, waiting (until `deadline`, if any) for room or, on a rendezvous, for a taker.
+    ///
+    /// Uncancellable as a whole (a shutdown unwinds the caller only once the send is decided):
+    /// a wake-up it consumed is then used, not lost for the other waiters.
     pub(crate) fn send(&self, value: T, deadline: Option<Instant>) -> Result<(), SendFailure<T>> {
+        uncancellable(|| self.send_inner(value, deadline))
+    }
+
+    fn send_inner(&self, value: T, deadline: Option<Instant>) -> Result<(), SendFailure<T>> {
         let mut value = Some(value);
         loop {
             let mut st = self.state.lock();
@@ -164,11 +171,16 @@ impl<T> Chan<T> {
         Ok(())
     }
 
-    /// Receives, waiting (until `deadline`, if any) for a value.
+    /// Receives, waiting (until `deadline`, if any) for a value. Uncancellable as a whole, like
+    /// `send`.
     pub(crate) fn recv(
         &self,
         deadline: Option<Instant>,
     ) -> Result<T, super::mpsc::RecvTimeoutError> {
+        uncancellable(|| self.recv_inner(deadline))
+    }
+
+    fn recv_inner(&self, deadline: Option<Instant>) -> Result<T, super::mpsc::RecvTimeoutError> {
         loop {
             let mut st = self.state.lock();
             if let Some((value, senders)) = Self::take(&mut st) {
@@ -184,8 +196,20 @@ impl<T> Chan<T> {
             }
             let node = WaitNode::current(Instant::now());
             st.recv_waiters.push_back(node.clone());
+            let senders = Self::rendezvous_senders(&mut st);
             drop(st);
+            wake_each(senders, WOKEN);
             self.wait(&node, deadline, |st| &mut st.recv_waiters);
+        }
+    }
+
+    /// On a rendezvous, a receiver arriving is what a waiting `select!` send (which only sends
+    /// to a receiver already there) waits for: wake the send side to look again.
+    fn rendezvous_senders(st: &mut State<T>) -> Vec<Arc<WaitNode>> {
+        if st.cap == Some(0) && !st.send_waiters.is_empty() {
+            st.send_waiters.drain(..).collect()
+        } else {
+            Vec::new()
         }
     }
 
@@ -206,8 +230,10 @@ impl<T> Chan<T> {
     /// Pops a value, and dequeues the senders it lets go on (the caller wakes them after
     /// unlocking).
     fn take(st: &mut State<T>) -> Option<(T, Vec<Arc<WaitNode>>)> {
-        let (_, value) = st.items.pop_front()?;
-        st.popped += 1;
+        let (seq, value) = st.items.pop_front()?;
+        // Values leave in order, so everything numbered up to `seq` has been taken (a timed-out
+        // rendezvous sender may have removed its own from the middle: counting would drift).
+        st.popped = seq;
         // A rendezvous sender waits for its own value to be taken: wake them all to check. A
         // bounded channel has room for one more sender.
         let senders: Vec<_> = if st.cap == Some(0) {
@@ -242,12 +268,14 @@ impl<T> Chan<T> {
     /// `select!`: queues `node` as a waiter on one side of this channel.
     pub(crate) fn watch(&self, node: &Arc<WaitNode>, send_side: bool) {
         let mut st = self.state.lock();
-        let list = if send_side {
-            &mut st.send_waiters
+        if send_side {
+            st.send_waiters.push_back(node.clone());
         } else {
-            &mut st.recv_waiters
-        };
-        list.push_back(node.clone());
+            st.recv_waiters.push_back(node.clone());
+            let senders = Self::rendezvous_senders(&mut st);
+            drop(st);
+            wake_each(senders, WOKEN);
+        }
     }
 
     /// `select!`: takes `node` back. If a waker had already dequeued it, that wake was meant for
@@ -291,14 +319,23 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn drop_receiver(&self) {
-        let senders = {
+        let (senders, values) = {
             let mut st = self.state.lock();
             st.receivers -= 1;
             if st.receivers > 0 {
                 return;
             }
-            std::mem::take(&mut st.send_waiters)
+            // As in std, values nobody can receive any more are dropped now (a reply channel
+            // inside one of them then disconnects). On a rendezvous the queued values belong to
+            // parked senders, which take them back.
+            let values = if st.cap == Some(0) {
+                VecDeque::new()
+            } else {
+                std::mem::take(&mut st.items)
+            };
+            (std::mem::take(&mut st.send_waiters), values)
         };
+        drop(values);
         wake_each(senders, WOKEN);
     }
 }

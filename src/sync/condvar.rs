@@ -9,7 +9,7 @@
 //! timer wheel lands.
 
 use super::mutex::MutexGuard;
-use super::wait_queue::{remove, WaitNode, WaitQueue, WOKEN};
+use super::wait_queue::{cancellation_pending, remove, uncancellable, WaitNode, WaitQueue, WOKEN};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -55,12 +55,25 @@ impl Condvar {
     /// Releases the guard's mutex, parks until notified (or spuriously woken), and locks it
     /// again before returning.
     pub fn wait<T: ?Sized>(&self, guard: &mut MutexGuard<'_, T>) {
-        let node = WaitNode::current(Instant::now());
-        self.queue.lock().push_back(node.clone());
-        let mutex = guard.mutex();
-        mutex.unlock_for_wait();
-        node.wait();
-        mutex.relock();
+        // Uncancellable from the unlock to the relock: a shutdown unwinds the caller only with
+        // the mutex held again, so the caller's guard unlocks a lock it holds.
+        uncancellable(|| {
+            let node = WaitNode::current(Instant::now());
+            self.queue.lock().push_back(node.clone());
+            let mutex = guard.mutex();
+            mutex.unlock_for_wait();
+            node.wait();
+            mutex.relock();
+            self.pass_on_if_cancelled();
+        })
+    }
+
+    /// A coroutine that will unwind at shutdown right after this wait does not act on the
+    /// notification it consumed: hand it to another waiter.
+    fn pass_on_if_cancelled(&self) {
+        if cancellation_pending() {
+            self.notify_one();
+        }
     }
 
     /// Like [`Condvar::wait`], but gives up after `timeout` (never earlier).
@@ -84,16 +97,22 @@ impl Condvar {
         guard: &mut MutexGuard<'_, T>,
         deadline: Instant,
     ) -> WaitTimeoutResult {
-        let node = WaitNode::current(Instant::now());
-        self.queue.lock().push_back(node.clone());
-        let mutex = guard.mutex();
-        mutex.unlock_for_wait();
-        // Timed out only if we take our node back ourselves: a notifier that dequeued it first
-        // spent its notification on us, and we count as notified.
-        let timed_out =
-            node.wait_until(deadline).is_none() && remove(&mut self.queue.lock(), &node);
-        mutex.relock();
-        WaitTimeoutResult(timed_out)
+        // As in `wait`: uncancellable from the unlock to the relock.
+        uncancellable(|| {
+            let node = WaitNode::current(Instant::now());
+            self.queue.lock().push_back(node.clone());
+            let mutex = guard.mutex();
+            mutex.unlock_for_wait();
+            // Timed out only if we take our node back ourselves: a notifier that dequeued it
+            // first spent its notification on us, and we count as notified.
+            let timed_out =
+                node.wait_until(deadline).is_none() && remove(&mut self.queue.lock(), &node);
+            mutex.relock();
+            if !timed_out {
+                self.pass_on_if_cancelled();
+            }
+            WaitTimeoutResult(timed_out)
+        })
     }
 
     /// Wakes one waiter. Returns whether there was one.

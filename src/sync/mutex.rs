@@ -248,9 +248,10 @@ impl<T: ?Sized> Mutex<T> {
 /// Spinning pays only when the holder can be running on another core at the same time.
 #[cfg(not(loom))]
 fn may_spin() -> bool {
+    static MULTICORE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     match crate::coroutine::current_task() {
         Some(task) => task.shared.num_workers > 1,
-        None => num_cpus::get() > 1,
+        None => *MULTICORE.get_or_init(|| num_cpus::get() > 1),
     }
 }
 

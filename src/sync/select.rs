@@ -154,6 +154,12 @@ fn try_all(ops: &mut [&mut dyn Op], start: usize) -> Option<usize> {
 /// Runs a `select!`: returns the index of the branch that completed, or `None` when the
 /// `timeout` (the `default` branch) ran out first. `timeout` `None` waits as long as needed.
 pub fn run(ops: &mut [&mut dyn Op], timeout: Option<Duration>) -> Option<usize> {
+    // Uncancellable as a whole, so the nodes are always taken back (`unwatch`) and a wake-up
+    // consumed is passed on even when a shutdown is about to unwind the caller.
+    super::wait_queue::uncancellable(|| run_inner(ops, timeout))
+}
+
+fn run_inner(ops: &mut [&mut dyn Op], timeout: Option<Duration>) -> Option<usize> {
     static ROTATION: AtomicUsize = AtomicUsize::new(0);
     let n = ops.len();
     assert!(n > 0 || timeout.is_some(), "select! needs a branch");

@@ -111,6 +111,19 @@ pub(crate) fn uncancellable<R>(f: impl FnOnce() -> R) -> R {
     crate::coroutine::without_cancellation(f)
 }
 
+/// Whether the caller will unwind with `Cancelled` once its waits are over (a waiter that used a
+/// wake-up meant for one party, like a notification, passes it on then).
+#[cfg(not(loom))]
+pub(crate) fn cancellation_pending() -> bool {
+    crate::coroutine::cancellation_pending()
+}
+
+/// Under loom there are no coroutines to cancel.
+#[cfg(loom)]
+pub(crate) fn cancellation_pending() -> bool {
+    false
+}
+
 /// Under loom there are no coroutines to cancel.
 #[cfg(loom)]
 pub(crate) fn uncancellable<R>(f: impl FnOnce() -> R) -> R {
