@@ -60,9 +60,29 @@ impl<T> Chan<T> {
 
     /// Sends, waiting (until `deadline`, if any) for room or, on a rendezvous, for a taker.
     ///
-    /// Uncancellable as a whole (a shutdown unwinds the caller only once the send is decided):
-    /// a wake-up it consumed is then used, not lost for the other waiters.
+    /// Once it has to wait, uncancellable as a whole (a shutdown unwinds the caller only once
+    /// the send is decided): a wake-up it consumed is then used, not lost for the other waiters.
+    /// A send that needs no waiting (the common case) cannot be cancelled and skips all that.
     pub(crate) fn send(&self, value: T, deadline: Option<Instant>) -> Result<(), SendFailure<T>> {
+        let value = {
+            let mut st = self.state.lock();
+            let room = matches!(st.cap, Some(c) if c > 0 && st.items.len() < c) || st.cap.is_none();
+            if st.receivers == 0 {
+                return Err(SendFailure::Disconnected(value));
+            }
+            if room {
+                st.pushed += 1;
+                let seq = st.pushed;
+                st.items.push_back((seq, value));
+                let receiver = st.recv_waiters.pop_front();
+                drop(st);
+                if let Some(r) = receiver {
+                    r.wake(WOKEN);
+                }
+                return Ok(());
+            }
+            value
+        };
         uncancellable(|| self.send_inner(value, deadline))
     }
 
@@ -171,13 +191,19 @@ impl<T> Chan<T> {
         Ok(())
     }
 
-    /// Receives, waiting (until `deadline`, if any) for a value. Uncancellable as a whole, like
-    /// `send`.
+    /// Receives, waiting (until `deadline`, if any) for a value. Like `send`: uncancellable as a
+    /// whole once it has to wait, free of that when a value is there.
     pub(crate) fn recv(
         &self,
         deadline: Option<Instant>,
     ) -> Result<T, super::mpsc::RecvTimeoutError> {
-        uncancellable(|| self.recv_inner(deadline))
+        match self.try_recv() {
+            Ok(value) => Ok(value),
+            Err(super::mpsc::TryRecvError::Disconnected) => {
+                Err(super::mpsc::RecvTimeoutError::Disconnected)
+            }
+            Err(super::mpsc::TryRecvError::Empty) => uncancellable(|| self.recv_inner(deadline)),
+        }
     }
 
     fn recv_inner(&self, deadline: Option<Instant>) -> Result<T, super::mpsc::RecvTimeoutError> {
