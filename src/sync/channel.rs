@@ -23,6 +23,8 @@ use std::time::Instant;
 
 pub(crate) struct Chan<T> {
     state: Mutex<State<T>>,
+    /// `cap == Some(0)`, readable without the lock (the capacity never changes).
+    rendezvous: bool,
 }
 
 struct State<T> {
@@ -45,6 +47,7 @@ pub(crate) enum SendFailure<T> {
 impl<T> Chan<T> {
     pub(crate) fn new(cap: Option<usize>) -> Arc<Chan<T>> {
         Arc::new(Chan {
+            rendezvous: cap == Some(0),
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 cap,
@@ -64,24 +67,18 @@ impl<T> Chan<T> {
     /// the send is decided): a wake-up it consumed is then used, not lost for the other waiters.
     /// A send that needs no waiting (the common case) cannot be cancelled and skips all that.
     pub(crate) fn send(&self, value: T, deadline: Option<Instant>) -> Result<(), SendFailure<T>> {
-        let value = {
-            let mut st = self.state.lock();
-            let room = matches!(st.cap, Some(c) if c > 0 && st.items.len() < c) || st.cap.is_none();
-            if st.receivers == 0 {
-                return Err(SendFailure::Disconnected(value));
-            }
-            if room {
-                st.pushed += 1;
-                let seq = st.pushed;
-                st.items.push_back((seq, value));
-                let receiver = st.recv_waiters.pop_front();
-                drop(st);
-                if let Some(r) = receiver {
-                    r.wake(WOKEN);
-                }
-                return Ok(());
-            }
+        // Off a rendezvous (where every send waits for its taker), the non-waiting attempt is
+        // exactly `try_send`.
+        let value = if self.rendezvous {
             value
+        } else {
+            match self.try_send(value) {
+                Ok(()) => return Ok(()),
+                Err(super::mpsc::TrySendError::Disconnected(v)) => {
+                    return Err(SendFailure::Disconnected(v))
+                }
+                Err(super::mpsc::TrySendError::Full(v)) => v,
+            }
         };
         uncancellable(|| self.send_inner(value, deadline))
     }
@@ -98,10 +95,7 @@ impl<T> Chan<T> {
                 _ => true,
             };
             if room {
-                st.pushed += 1;
-                let seq = st.pushed;
-                st.items.push_back((seq, value.take().expect("unsent")));
-                let receiver = st.recv_waiters.pop_front();
+                let (seq, receiver) = Self::push(&mut st, value.take().expect("unsent"));
                 if st.cap == Some(0) {
                     return self.await_taker(st, seq, receiver, deadline);
                 }
@@ -180,15 +174,21 @@ impl<T> Chan<T> {
         if !room {
             return Err(super::mpsc::TrySendError::Full(value));
         }
-        st.pushed += 1;
-        let seq = st.pushed;
-        st.items.push_back((seq, value));
-        let receiver = st.recv_waiters.pop_front();
+        let (_, receiver) = Self::push(&mut st, value);
         drop(st);
         if let Some(r) = receiver {
             r.wake(WOKEN);
         }
         Ok(())
+    }
+
+    /// Queues `value` under the lock: returns its sequence number and the receiver to wake
+    /// (after unlocking).
+    fn push(st: &mut State<T>, value: T) -> (u64, Option<Arc<WaitNode>>) {
+        st.pushed += 1;
+        let seq = st.pushed;
+        st.items.push_back((seq, value));
+        (seq, st.recv_waiters.pop_front())
     }
 
     /// Receives, waiting (until `deadline`, if any) for a value. Like `send`: uncancellable as a
