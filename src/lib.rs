@@ -36,6 +36,8 @@ pub(crate) mod loom;
 mod protocols {
     #[path = "runtime/idle.rs"]
     pub mod idle;
+    #[path = "io/readiness.rs"]
+    pub mod readiness;
     #[path = "runtime/runnext.rs"]
     pub mod runnext;
     #[path = "coroutine/state.rs"]
@@ -47,22 +49,33 @@ mod protocols {
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::protocols::idle::Idle;
+    pub use crate::protocols::readiness::{Direction, ScheduledIo};
     pub use crate::protocols::runnext::RunNext;
     pub use crate::protocols::state::{Commit, ParkState, Unparked};
 }
 
 #[cfg(not(loom))]
+mod blocking;
+#[cfg(not(loom))]
 mod builder;
 #[cfg(not(loom))]
 mod coroutine;
 #[cfg(not(loom))]
+pub mod io;
+#[cfg(not(loom))]
 mod join;
+#[cfg(not(loom))]
+pub mod net;
 #[cfg(not(loom))]
 pub mod runtime;
 #[cfg(not(loom))]
 mod scope;
 pub mod sync;
+#[cfg(not(loom))]
+mod time;
 
+#[cfg(not(loom))]
+pub use blocking::blocking;
 #[cfg(not(loom))]
 pub use builder::{spawn, Builder};
 #[cfg(not(loom))]
@@ -77,6 +90,8 @@ pub use join::{JoinHandle, ScopedJoinHandle};
 pub use runtime::Runtime;
 #[cfg(not(loom))]
 pub use scope::{scope, Scope};
+#[cfg(not(loom))]
+pub use time::{park_timeout, sleep};
 
 /// The README's example, compiled and run as a doctest so it cannot rot.
 #[cfg(doctest)]

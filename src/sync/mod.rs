@@ -6,14 +6,26 @@
 //! (a coroutine or a thread). So far: [`Mutex`] (the colock: spin, then inflate into a wait
 //! queue; fair under starvation), [`Condvar`], [`RwLock`] (fair to writers and readers),
 //! [`Semaphore`], [`Barrier`], [`WaitGroup`], the channels [`mpsc`], [`mpmc`] and [`oneshot`],
-//! and [`select!`](crate::select) over channel operations. Timed waits use a small deadline
-//! service until the timer wheel lands.
+//! and [`select!`](crate::select) over channel operations. Timed waits register a timer on
+//! the process-wide timing wheel for the length of the wait.
 
 mod barrier;
 mod channel;
 mod condvar;
+/// Timed waits: the timer of the [time](crate::time) module, for coroutines (a thread parks
+/// with the kernel's timeout and needs none).
 #[cfg(not(loom))]
-mod deadline;
+mod deadline {
+    pub(crate) use crate::time::park_until;
+    use std::time::Instant;
+
+    /// A timer that unparks the calling coroutine at `deadline`, for as long as it lives.
+    pub(crate) fn register(deadline: Instant) -> Option<crate::time::Timer> {
+        crate::coroutine::current_task()
+            .is_some()
+            .then(|| crate::time::Timer::for_current(deadline))
+    }
+}
 /// Under loom timed waits are not modelled: a "timed" park just lets the others run.
 #[cfg(loom)]
 mod deadline {

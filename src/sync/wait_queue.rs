@@ -96,6 +96,12 @@ impl WaitNode {
         })
     }
 
+    /// Whether no waker has decided for the node yet (for waiters that park in their own loop,
+    /// such as the netpoller's, which must stay cancellable).
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.state.load(Ordering::Acquire) == WAITING
+    }
+
     /// Publishes `outcome` and wakes the waiter. Call after releasing the queue lock.
     pub(crate) fn wake(&self, outcome: u8) {
         self.state.store(outcome, Ordering::Release);

@@ -1,0 +1,206 @@
+//! The readiness cell of a registered descriptor: the one word the netpoller and the
+//! coroutines doing I/O race on.
+//!
+//! A descriptor is registered with the netpoller once, edge-triggered, for reading and writing.
+//! Edges are not remembered by the kernel, so this cell remembers them: the poller sets a
+//! direction's READY bit when an event arrives, an I/O attempt that fails with `WouldBlock`
+//! clears it, and a coroutine that finds it clear parks until the poller sets it again.
+//!
+//! The state word holds, besides the two READY bits, two WAITING bits (somebody is queued for
+//! that direction) and an event counter (the *tick*) in the upper bits. Two rules make it free
+//! of lost wake-ups:
+//!
+//! * **Clearing needs the tick.** An attempt reads the word ([`ScheduledIo::readiness`]) before
+//!   its system call; after `WouldBlock` it clears READY only if the tick is unchanged
+//!   ([`ScheduledIo::clear`]). An edge that arrived during the call bumped the tick, so its
+//!   READY survives and the attempt is repeated instead of waiting for an edge that already
+//!   came.
+//! * **Waiting sets a bit in the same word.** A waiter, under the waiter lock, sets its
+//!   direction's WAITING bit with one read-modify-write and looks at what was there: if READY
+//!   was set, it does not wait. The poller sets READY and takes the WAITING bits with one
+//!   read-modify-write: if it took one, it locks and wakes that direction's waiters. Both
+//!   updates are on one word, so one of them sees the other; there is no store-buffering
+//!   window (the reason Go's `netpollblock` keeps its states in one word too).
+//!
+//! The poller wakes *every* waiter of a direction: they retry, and those that lose the race for
+//! the data queue again. The common case is one reader and one writer per socket.
+//!
+//! Modelled in `loom-tests/tests/io_readiness.rs`.
+
+use crate::loom::{AtomicUsize, Mutex, Ordering};
+use crate::sync::wait_queue::{self, WaitNode, Waiters, WOKEN};
+use std::sync::Arc;
+
+/// The read direction is ready (or closed, or in error: an attempt will not block).
+const READ_READY: usize = 1 << 0;
+/// The write direction is ready (or closed, or in error).
+const WRITE_READY: usize = 1 << 1;
+/// A waiter is queued for reading.
+const READ_WAITING: usize = 1 << 2;
+/// A waiter is queued for writing.
+const WRITE_WAITING: usize = 1 << 3;
+/// One event, in the tick counter that fills the rest of the word (wrapping is harmless: a
+/// clear would have to race exactly 2^60 events to be fooled).
+const TICK: usize = 1 << 4;
+
+/// One direction of a descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Reading (and accepting).
+    Read,
+    /// Writing (and connecting).
+    Write,
+}
+
+impl Direction {
+    fn ready_bit(self) -> usize {
+        match self {
+            Direction::Read => READ_READY,
+            Direction::Write => WRITE_READY,
+        }
+    }
+
+    fn waiting_bit(self) -> usize {
+        match self {
+            Direction::Read => READ_WAITING,
+            Direction::Write => WRITE_WAITING,
+        }
+    }
+}
+
+/// What [`ScheduledIo::readiness`] saw: whether the direction was ready, and at which tick.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadyEvent {
+    direction: Direction,
+    tick: usize,
+    ready: bool,
+}
+
+impl ReadyEvent {
+    /// Whether an attempt may succeed (it was not known to block).
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+}
+
+/// The readiness of one registered descriptor and the coroutines waiting on it.
+pub struct ScheduledIo {
+    state: AtomicUsize,
+    /// Waiters by direction: `[read, write]`. Locked only to queue, dequeue or wake.
+    waiters: Mutex<[Waiters; 2]>,
+}
+
+impl Default for ScheduledIo {
+    fn default() -> Self {
+        ScheduledIo::new()
+    }
+}
+
+impl ScheduledIo {
+    /// A cell for a descriptor just registered: nothing is known to be ready. (Registering
+    /// reports the current readiness as an event, so nothing is lost by starting at zero.)
+    pub fn new() -> ScheduledIo {
+        ScheduledIo {
+            state: AtomicUsize::new(0),
+            waiters: Mutex::new([Waiters::new(), Waiters::new()]),
+        }
+    }
+
+    /// Reads the readiness of `direction`, to be passed to [`ScheduledIo::clear`] if the attempt
+    /// that follows would block.
+    #[inline]
+    pub fn readiness(&self, direction: Direction) -> ReadyEvent {
+        let state = self.state.load(Ordering::Acquire);
+        ReadyEvent {
+            direction,
+            tick: state & !(TICK - 1),
+            ready: state & direction.ready_bit() != 0,
+        }
+    }
+
+    /// Records that an attempt made after `seen` would block: clears the direction's READY bit,
+    /// unless an event arrived since `seen` (then the attempt must be repeated, and the bit
+    /// stays).
+    pub fn clear(&self, seen: ReadyEvent) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                (state & !(TICK - 1) == seen.tick).then_some(state & !seen.direction.ready_bit())
+            });
+    }
+
+    /// The poller's side: an event made the given directions ready. Wakes their waiters.
+    pub fn set_ready(&self, read: bool, write: bool) {
+        let ready = if read { READ_READY } else { 0 } | if write { WRITE_READY } else { 0 };
+        if ready == 0 {
+            return;
+        }
+        // READY in, the matching WAITING bits out, tick up: one read-modify-write.
+        let waiting = (ready & READ_READY != 0) as usize * READ_WAITING
+            | (ready & WRITE_READY != 0) as usize * WRITE_WAITING;
+        let prev = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                Some(((state | ready) & !waiting).wrapping_add(TICK))
+            })
+            .unwrap_or_else(|state| state);
+        let taken = prev & waiting;
+        if taken != 0 {
+            let nodes = {
+                let mut waiters = self.waiters.lock();
+                let read = match taken & READ_WAITING {
+                    0 => Waiters::new(),
+                    _ => std::mem::take(&mut waiters[0]),
+                };
+                let write = match taken & WRITE_WAITING {
+                    0 => Waiters::new(),
+                    _ => std::mem::take(&mut waiters[1]),
+                };
+                (read, write)
+            };
+            wait_queue::wake_each(nodes.0.into_iter().chain(nodes.1), WOKEN);
+        }
+    }
+
+    /// Queues `node` to be woken when `direction` becomes ready. Returns false, without
+    /// queueing, if it is ready already (an edge raced in since the caller's
+    /// [`ScheduledIo::clear`]): the caller retries its attempt instead of parking.
+    ///
+    /// After `true`, the caller parks until the node is decided
+    /// ([`WaitNode::is_waiting`] turns false) and, if it gives up first (a timeout, a
+    /// cancellation), withdraws it with [`ScheduledIo::withdraw`].
+    pub fn enqueue(&self, direction: Direction, node: &Arc<WaitNode>) -> bool {
+        let mut waiters = self.waiters.lock();
+        // Under the lock, so the poller (which takes the WAITING bit before it locks) finds
+        // the node once it sees the bit.
+        let prev = self
+            .state
+            .fetch_or(direction.waiting_bit(), Ordering::AcqRel);
+        if prev & direction.ready_bit() != 0 {
+            // The WAITING bit stays set with nobody queued: the next event takes it and finds
+            // no one, which costs that event one lock.
+            return false;
+        }
+        waiters[direction as usize].push_back(node.clone());
+        true
+    }
+
+    /// Under loom, the waiting side in one piece: parks the calling thread until `direction`
+    /// is ready or its waiters were woken. (The runtime's version, `io::park_on`, adds the
+    /// deadline and the withdrawal on cancellation around the same two steps.)
+    #[cfg(loom)]
+    pub fn wait(&self, direction: Direction) {
+        let node = WaitNode::current(std::time::Instant::now());
+        if self.enqueue(direction, &node) {
+            while node.is_waiting() {
+                crate::loom::park();
+            }
+        }
+    }
+
+    /// Removes a node that stopped waiting before it was woken. Returns whether it was still
+    /// queued (false: the poller took it, and its wake is on the way or done).
+    pub fn withdraw(&self, direction: Direction, node: &Arc<WaitNode>) -> bool {
+        wait_queue::remove(&mut self.waiters.lock()[direction as usize], node)
+    }
+}

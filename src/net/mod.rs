@@ -1,0 +1,144 @@
+//! Networking that parks coroutines instead of threads: the `std::net` types, same names, same
+//! methods, same errors.
+//!
+//! Porting blocking code is a change of import: `std::net::TcpStream` becomes
+//! `corun::net::TcpStream`. Inside a coroutine, a call that would block parks the coroutine
+//! until the netpoller reports the socket ready, and its worker runs other coroutines meanwhile;
+//! on a plain thread the same call blocks the thread, as std's does.
+//!
+//! Differences from std, all deliberate:
+//! * Addresses are [`ToSocketAddrs`], corun's trait for the same types as std's, which resolves
+//!   host names on the [blocking pool](crate::blocking) instead of on a worker.
+//! * Timeouts (`set_read_timeout`, ...) belong to the handle; `try_clone` copies them.
+//! * `set_nonblocking` sets how the handle behaves (return `WouldBlock` instead of waiting);
+//!   the descriptor itself is always non-blocking. Descriptors handed over with `FromRawFd` or
+//!   `From<OwnedFd>` are made non-blocking; descriptors taken back with `IntoRawFd` or
+//!   `Into<OwnedFd>` are made blocking again.
+//! * [`TcpListener::incoming`] (and [`UnixListener::incoming`]) ends once the listener is shut
+//!   down, so that a server loop can be stopped.
+
+mod addr;
+mod tcp;
+mod udp;
+mod unix;
+
+pub use addr::ToSocketAddrs;
+pub use tcp::{Incoming, TcpListener, TcpStream};
+// pub use udp::UdpSocket;
+// pub use unix::{UnixDatagram, UnixListener, UnixStream};
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// Sets or clears `O_NONBLOCK` on a descriptor.
+fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
+    let mut value = libc::c_int::from(nonblocking);
+    // SAFETY: FIONBIO reads one `c_int` from the pointer, which is valid for the call; `fd` is
+    // borrowed, so it is open.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONBIO, &mut value) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `Read` and `Write` for a socket type, by way of its `&Type` implementations.
+macro_rules! forward_read_write {
+    ($ty:ty) => {
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                (&*self).read(buf)
+            }
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                (&*self).read_vectored(bufs)
+            }
+        }
+
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                (&*self).write(buf)
+            }
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                (&*self).write_vectored(bufs)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                (&*self).flush()
+            }
+        }
+    };
+}
+use forward_read_write;
+
+/// The descriptor conversions of a socket type `$ty` wrapping `$inner` (built by `$ctor` from a
+/// non-blocking `$inner`), whose std counterpart is `$std`.
+macro_rules! fd_conversions {
+    ($ty:ident, $inner:ty, $ctor:ident, $std:ty) => {
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.source.as_raw_fd()
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.source.get_ref().as_fd()
+            }
+        }
+
+        impl From<std::os::fd::OwnedFd> for $ty {
+            /// Takes over a descriptor, making it non-blocking.
+            fn from(fd: std::os::fd::OwnedFd) -> $ty {
+                use std::os::fd::AsFd;
+                // Fails only for a descriptor that is not open, which `OwnedFd` rules out.
+                let _ = super::set_nonblocking(fd.as_fd(), true);
+                $ty::$ctor(<$inner>::from(fd))
+            }
+        }
+
+        impl From<$ty> for std::os::fd::OwnedFd {
+            /// Gives the descriptor back, deregistered and blocking again.
+            fn from(socket: $ty) -> std::os::fd::OwnedFd {
+                use std::os::fd::AsFd;
+                let fd = std::os::fd::OwnedFd::from(socket.source.into_inner());
+                let _ = super::set_nonblocking(fd.as_fd(), false);
+                fd
+            }
+        }
+
+        impl std::os::fd::FromRawFd for $ty {
+            /// Takes over a descriptor, making it non-blocking.
+            ///
+            /// # Safety
+            /// `fd` must be an open socket of the right kind that nobody else owns, as for
+            /// std's `from_raw_fd`.
+            unsafe fn from_raw_fd(fd: std::os::fd::RawFd) -> $ty {
+                // SAFETY: the caller passes ownership of an open descriptor (this fn's contract).
+                $ty::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+            }
+        }
+
+        impl std::os::fd::IntoRawFd for $ty {
+            /// Gives the descriptor back, deregistered and blocking again.
+            fn into_raw_fd(self) -> std::os::fd::RawFd {
+                std::os::fd::OwnedFd::from(self).into_raw_fd()
+            }
+        }
+
+        impl From<$std> for $ty {
+            /// Takes over a std socket, making its descriptor non-blocking.
+            fn from(socket: $std) -> $ty {
+                $ty::from(std::os::fd::OwnedFd::from(socket))
+            }
+        }
+
+        impl From<$ty> for $std {
+            /// Gives the socket back to std, deregistered and blocking again.
+            fn from(socket: $ty) -> $std {
+                <$std>::from(std::os::fd::OwnedFd::from(socket))
+            }
+        }
+    };
+}
+use fd_conversions;

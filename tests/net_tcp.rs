@@ -1,0 +1,198 @@
+//! corun::net TCP: echo with many clients, accepts, timeouts, EOF, errors, plain threads.
+
+mod common;
+
+use common::{runtime, within, SHORT};
+use corun::net::{TcpListener, TcpStream};
+use std::io::{ErrorKind, Read, Write};
+use std::time::Duration;
+
+/// A small deterministic generator (xorshift64*), for payloads.
+fn rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed.max(1);
+    move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// Serves echo on `listener` until it has handled `connections` connections.
+fn echo_server(listener: TcpListener, connections: usize) -> corun::JoinHandle<()> {
+    corun::spawn(move || {
+        let mut handles = Vec::new();
+        for _ in 0..connections {
+            let (mut stream, _) = listener.accept().unwrap();
+            handles.push(corun::spawn(move || {
+                let mut buf = vec![0; 16 * 1024];
+                loop {
+                    match stream.read(&mut buf).unwrap() {
+                        0 => break,
+                        n => stream.write_all(&buf[..n]).unwrap(),
+                    }
+                }
+            }));
+        }
+        handles.into_iter().for_each(|h| h.join().unwrap());
+    })
+}
+
+#[test]
+fn two_hundred_clients_echo_random_payloads_byte_for_byte() {
+    within(SHORT * 2, || {
+        let rt = runtime(2);
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = echo_server(listener, 200);
+            let clients: Vec<_> = (0..200u64)
+                .map(|i| {
+                    corun::spawn(move || {
+                        let mut next = rng(i + 1);
+                        let len = (next() % (64 * 1024 + 1)) as usize;
+                        let payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                        let stream = TcpStream::connect(addr).unwrap();
+                        // Write from one coroutine while this one reads: `&TcpStream` is both.
+                        let writer = stream.try_clone().unwrap();
+                        let sent = payload.clone();
+                        let w = corun::spawn(move || {
+                            (&writer).write_all(&sent).unwrap();
+                            writer.shutdown(std::net::Shutdown::Write).unwrap();
+                        });
+                        let mut echoed = Vec::with_capacity(len);
+                        (&stream).read_to_end(&mut echoed).unwrap();
+                        w.join().unwrap();
+                        assert!(echoed == payload, "client {i}: echo differs ({len} bytes)");
+                    })
+                })
+                .collect();
+            clients.into_iter().for_each(|c| c.join().unwrap());
+            server.join().unwrap();
+        });
+    });
+}
+
+#[test]
+fn a_thousand_concurrent_connects_are_all_accepted() {
+    within(SHORT * 2, || {
+        let rt = runtime(2);
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let clients: Vec<_> = (0..1000u32)
+                .map(|i| {
+                    corun::spawn(move || {
+                        let mut s = TcpStream::connect(addr).unwrap();
+                        s.write_all(&i.to_le_bytes()).unwrap();
+                        s
+                    })
+                })
+                .collect();
+            let mut seen = vec![false; 1000];
+            let mut accepted = Vec::new();
+            for _ in 0..1000 {
+                let (mut s, peer) = listener.accept().unwrap();
+                assert!(peer.ip().is_loopback());
+                let mut id = [0; 4];
+                s.read_exact(&mut id).unwrap();
+                let id = u32::from_le_bytes(id) as usize;
+                assert!(!seen[id], "connection {id} accepted twice");
+                seen[id] = true;
+                accepted.push(s);
+            }
+            assert!(seen.iter().all(|&s| s));
+            clients.into_iter().for_each(|c| drop(c.join().unwrap()));
+        });
+    });
+}
+
+#[test]
+fn read_timeout_returns_would_block_and_eof_is_ok_zero() {
+    within(SHORT, || {
+        let rt = runtime(1);
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let client = corun::spawn(move || TcpStream::connect(addr).unwrap());
+            let (server, _) = listener.accept().unwrap();
+            let client = client.join().unwrap();
+            assert!(client.set_read_timeout(Some(Duration::ZERO)).is_err());
+            client
+                .set_read_timeout(Some(Duration::from_millis(30)))
+                .unwrap();
+            assert_eq!(
+                client.read_timeout().unwrap(),
+                Some(Duration::from_millis(30))
+            );
+            let start = std::time::Instant::now();
+            let err = (&client).read(&mut [0; 8]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WouldBlock);
+            assert!(
+                start.elapsed() >= Duration::from_millis(30),
+                "timed out early"
+            );
+            drop(server);
+            assert_eq!((&client).read(&mut [0; 8]).unwrap(), 0, "EOF is Ok(0)");
+        });
+    });
+}
+
+#[test]
+fn connecting_to_a_closed_port_is_refused() {
+    within(SHORT, || {
+        // Bind then drop, so the port is (almost surely) closed.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let rt = runtime(1);
+        let err = rt.block_on(move || TcpStream::connect(addr).unwrap_err());
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+        // And from a plain thread.
+        let err = TcpStream::connect(addr).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    });
+}
+
+#[test]
+fn the_socket_types_work_from_plain_threads() {
+    within(SHORT, || {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0; 5];
+            s.read_exact(&mut buf).unwrap();
+            s.write_all(&buf).unwrap();
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"hello").unwrap();
+        let mut buf = [0; 5];
+        c.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+        server.join().unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        assert_eq!(c.read(&mut buf).unwrap(), 0);
+    });
+}
+
+#[test]
+fn a_shut_down_listener_ends_incoming() {
+    use std::os::fd::AsRawFd;
+    within(SHORT, || {
+        let rt = runtime(1);
+        rt.block_on(|| {
+            let listener = std::sync::Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+            let l = listener.clone();
+            let server = corun::spawn(move || l.incoming().count());
+            corun::sleep(Duration::from_millis(10)); // let it park in accept
+                                                     // SAFETY: a valid descriptor, owned by `listener`, which outlives the call.
+            assert_eq!(
+                unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) },
+                0
+            );
+            assert_eq!(server.join().unwrap(), 0);
+        });
+    });
+}
