@@ -131,13 +131,19 @@ impl ScheduledIo {
 
     /// The poller's side: an event made the given directions ready. Wakes their waiters.
     pub fn set_ready(&self, read: bool, write: bool) {
-        let ready = if read { READ_READY } else { 0 } | if write { WRITE_READY } else { 0 };
+        let (mut ready, mut waiting) = (0, 0);
+        if read {
+            ready |= READ_READY;
+            waiting |= READ_WAITING;
+        }
+        if write {
+            ready |= WRITE_READY;
+            waiting |= WRITE_WAITING;
+        }
         if ready == 0 {
             return;
         }
         // READY in, the matching WAITING bits out, tick up: one read-modify-write.
-        let waiting = (ready & READ_READY != 0) as usize * READ_WAITING
-            | (ready & WRITE_READY != 0) as usize * WRITE_WAITING;
         let prev = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
@@ -169,7 +175,7 @@ impl ScheduledIo {
     /// After `true`, the caller parks until the node is decided
     /// ([`WaitNode::is_waiting`] turns false) and, if it gives up first (a timeout, a
     /// cancellation), withdraws it with [`ScheduledIo::withdraw`].
-    pub fn enqueue(&self, direction: Direction, node: &Arc<WaitNode>) -> bool {
+    pub(crate) fn enqueue(&self, direction: Direction, node: &Arc<WaitNode>) -> bool {
         let mut waiters = self.waiters.lock();
         // Under the lock, so the poller (which takes the WAITING bit before it locks) finds
         // the node once it sees the bit.
@@ -200,7 +206,8 @@ impl ScheduledIo {
 
     /// Removes a node that stopped waiting before it was woken. Returns whether it was still
     /// queued (false: the poller took it, and its wake is on the way or done).
-    pub fn withdraw(&self, direction: Direction, node: &Arc<WaitNode>) -> bool {
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn withdraw(&self, direction: Direction, node: &Arc<WaitNode>) -> bool {
         wait_queue::remove(&mut self.waiters.lock()[direction as usize], node)
     }
 }

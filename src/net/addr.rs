@@ -122,7 +122,7 @@ impl Resolve for String {
 
 impl Resolve for [SocketAddr] {
     fn resolve(&self) -> io::Result<Addrs> {
-        Ok(Addrs::Many(self.to_vec().into_iter()))
+        Ok(Addrs::Many(Vec::from(self).into_iter()))
     }
 }
 

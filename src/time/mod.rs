@@ -37,7 +37,7 @@ pub(crate) fn origin() -> Instant {
 /// The first tick at or after `deadline` (rounded up: never early).
 fn tick_at_or_after(deadline: Instant) -> u64 {
     let since = deadline.saturating_duration_since(origin());
-    let ms = since.as_millis() + u128::from(since.subsec_nanos() % 1_000_000 != 0);
+    let ms = since.as_millis() + u128::from(!since.subsec_nanos().is_multiple_of(1_000_000));
     u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
@@ -218,6 +218,17 @@ mod tests {
                 >= o + Duration::from_micros(7300)
         );
         assert!(instant_of(tick_now()).unwrap() <= Instant::now());
+    }
+
+    #[test]
+    fn a_million_pending_timers_insert_and_cancel() {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let waiter = Waiter::Thread(std::thread::current());
+        let timers: Vec<Timer> = (0..1_000_000u64)
+            .map(|i| Timer::new(far + Duration::from_millis(i % 100_000), waiter.clone()))
+            .collect();
+        assert!(pending() >= 1_000_000);
+        drop(timers); // each removed: none of them will ever wake this thread
     }
 
     #[test]

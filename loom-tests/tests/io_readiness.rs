@@ -1,0 +1,117 @@
+#![cfg(loom)]
+//! Models of the netpoller's readiness cell (`src/io/readiness.rs`): a loom thread stands in
+//! for the netpoller, others for coroutines doing I/O on one descriptor.
+//!
+//! The "kernel" is a counter of bytes waiting in the socket. An attempt takes one byte if there
+//! is one (else it would block); the poller adds a byte, then reports the edge, as epoll does
+//! in edge-triggered mode: one event per arrival, none for data that was already there. A
+//! reader that misses an edge (an event that came between its `WouldBlock` and its park, or
+//! between its look at the cell and its system call) parks for ever, which loom reports as a
+//! deadlock.
+
+use corun::__loom::{Direction, ScheduledIo};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+/// A socket: its bytes, and its readiness cell.
+struct Socket {
+    bytes: AtomicUsize,
+    cell: ScheduledIo,
+}
+
+impl Socket {
+    fn new() -> Arc<Socket> {
+        Arc::new(Socket {
+            bytes: AtomicUsize::new(0),
+            cell: ScheduledIo::new(),
+        })
+    }
+
+    /// The non-blocking system call: takes a byte, or reports that it would block.
+    fn try_read(&self) -> bool {
+        self.bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// The loop of `Source::do_io` for one byte: look at the cell, attempt if it may succeed,
+    /// clear it after `WouldBlock`, wait while it says not ready.
+    fn read(&self) {
+        loop {
+            let seen = self.cell.readiness(Direction::Read);
+            if seen.is_ready() {
+                if self.try_read() {
+                    return;
+                }
+                self.cell.clear(seen);
+            }
+            self.cell.wait(Direction::Read);
+        }
+    }
+
+    /// The kernel receives a byte, and the netpoller reports the edge.
+    fn arrive(&self) {
+        self.bytes.fetch_add(1, Ordering::AcqRel);
+        self.cell.set_ready(true, false);
+    }
+}
+
+/// One reader, one byte: the edge reaches the reader whenever it comes.
+#[test]
+fn one_edge_reaches_a_reader() {
+    loom::model(|| {
+        let s = Socket::new();
+        let poller = {
+            let s = s.clone();
+            thread::spawn(move || s.arrive())
+        };
+        s.read();
+        poller.join().unwrap();
+        assert_eq!(s.bytes.load(Ordering::Relaxed), 0);
+    });
+}
+
+/// One reader, two bytes in two edges: the second edge may arrive while the reader clears
+/// after the first byte; clearing must then fail (the tick moved), or the second edge is lost.
+#[test]
+fn an_edge_during_the_clear_is_kept() {
+    loom::model(|| {
+        let s = Socket::new();
+        let poller = {
+            let s = s.clone();
+            thread::spawn(move || {
+                s.arrive();
+                s.arrive();
+            })
+        };
+        s.read();
+        s.read();
+        poller.join().unwrap();
+        assert_eq!(s.bytes.load(Ordering::Relaxed), 0);
+    });
+}
+
+/// Two readers, two bytes, two edges: each edge wakes every reader queued for it, and the one
+/// that finds no byte queues again; both get a byte.
+#[test]
+fn two_readers_share_two_edges() {
+    loom::model(|| {
+        let s = Socket::new();
+        let other = {
+            let s = s.clone();
+            thread::spawn(move || s.read())
+        };
+        let poller = {
+            let s = s.clone();
+            thread::spawn(move || {
+                s.arrive();
+                s.arrive();
+            })
+        };
+        s.read();
+        other.join().unwrap();
+        poller.join().unwrap();
+        assert_eq!(s.bytes.load(Ordering::Relaxed), 0);
+    });
+}
