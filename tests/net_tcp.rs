@@ -196,3 +196,50 @@ fn a_shut_down_listener_ends_incoming() {
         });
     });
 }
+
+#[test]
+fn shutdown_unwinds_coroutines_parked_in_accept_read_and_sleep() {
+    use common::DropCounter;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    within(SHORT, || {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(AtomicUsize::new(0));
+        let rt = runtime(2);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // The reader connects elsewhere: a listener nobody accepts on (the connection completes
+        // in its backlog).
+        let backlog = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = backlog.local_addr().unwrap();
+        let d = DropCounter(dropped.clone());
+        let s = started.clone();
+        rt.spawn(move || {
+            let _d = d;
+            s.fetch_add(1, Ordering::SeqCst);
+            let _ = listener.accept();
+            unreachable!("nobody connects");
+        });
+        let d = DropCounter(dropped.clone());
+        let s = started.clone();
+        rt.spawn(move || {
+            let _d = d;
+            s.fetch_add(1, Ordering::SeqCst);
+            let stream = TcpStream::connect(addr).unwrap();
+            let _ = (&stream).read(&mut [0; 1]);
+            unreachable!("nobody writes");
+        });
+        let d = DropCounter(dropped.clone());
+        let s = started.clone();
+        rt.spawn(move || {
+            let _d = d;
+            s.fetch_add(1, Ordering::SeqCst);
+            corun::sleep(Duration::from_secs(3600));
+        });
+        common::wait_until(SHORT, "all three start", || {
+            started.load(Ordering::SeqCst) == 3
+        });
+        std::thread::sleep(Duration::from_millis(20)); // most likely parked by now; either way
+        drop(rt);
+        assert_eq!(dropped.load(Ordering::SeqCst), 3, "every coroutine unwound");
+    });
+}
