@@ -179,7 +179,8 @@ pub(crate) fn poll_fd(
             None => -1,
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
-                let ms = left.as_millis() + u128::from(!left.subsec_nanos().is_multiple_of(1_000_000));
+                let ms =
+                    left.as_millis() + u128::from(!left.subsec_nanos().is_multiple_of(1_000_000));
                 libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
             }
         };
