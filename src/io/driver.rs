@@ -1,134 +1,296 @@
-//! The netpoller: one thread that owns `mio::Poll`, blocks in `epoll_wait`, and turns readiness
-//! events and expired timers into wake-ups.
+//! The netpoller: one thread that owns `mio::Poll` and turns readiness events and expired
+//! timers into wake-ups, and the workers' share of the same job.
 //!
 //! It is process-wide, like Go's, and started on first use. Any thread registers descriptors
-//! through the shared `mio::Registry` (registration works while `poll` is blocked). The thread
-//! never runs a coroutine: a wake-up is an unpark, which puts the coroutine on its runtime's
-//! global queue and wakes an idle processor if there is one.
+//! through the shared `mio::Registry` (registration works while a poll is blocked). The poller
+//! thread never runs a coroutine: a wake-up is an unpark, which queues the coroutine on its
+//! runtime and wakes an idle processor if there is one.
+//!
+//! # Who polls
+//!
+//! A thread blocked in `epoll_wait` is woken by the kernel for every event, which on a busy
+//! server means a context switch per packet, on a machine whose cores the workers already fill.
+//! So the poller thread blocks in `epoll_wait` only while no worker is awake; while some are
+//! ([`ACTIVE`] counts them, across every runtime), the *workers* harvest events themselves,
+//! with a non-blocking `epoll_wait`, at the points where Go's `findRunnable` polls:
+//!
+//! * every 61st scheduling tick (with the global-queue check), so a busy worker still sees the
+//!   network;
+//! * when the worker has run out of work, before it spins, and while it spins;
+//! * just before it goes to sleep.
+//!
+//! Meanwhile the poller thread sleeps on its parker, waking once per [`BACKSTOP`] (or for the
+//! next timer) to poll without blocking itself, in case every awake worker is stuck in one long
+//! coroutine. The worker that takes [`ACTIVE`] to zero unparks it, and it goes back to blocking
+//! in `epoll_wait`. **No event is lost in the hand-over:** the kernel keeps an event in the
+//! epoll instance's ready list until some `epoll_wait` takes it, and each side re-checks the
+//! other after announcing itself (a worker decrements [`ACTIVE`] after its last harvest and then
+//! unparks the poller; the poller reads [`ACTIVE`] after each wake-up), so an event that arrives
+//! at any point is taken either by a worker or by the poller's next `epoll_wait`.
+//!
+//! Several threads may be in `epoll_wait` on the one instance at once: the kernel hands each
+//! edge-triggered event to one of them. The poller thread's own wake-up (an eventfd) must not
+//! be taken by a worker, so the poller blocks on a second, *outer* instance that holds the
+//! descriptors' instance (readable while it has events) and the eventfd, and then takes the
+//! events with a non-blocking poll like everyone else.
+//!
+//! # Readiness cells are never freed
 //!
 //! Each registered descriptor has a [`ScheduledIo`] cell, and the address of the cell is the
-//! event's token. A token is a raw pointer, so the cell must outlive every event that can name
-//! it. **Rule:** a deregistered cell is not freed by its owner but handed to the poller
-//! (`released`), which frees it only *after* handling the events of the poll in progress. Any
-//! later poll began after the descriptor was deregistered (the owner deregisters, then hands
-//! over; the poller frees, then polls again), so no later event names it.
-//!
-//! The loop: fire due timers (they say how long to block), poll, set the readiness of every
-//! cell named by an event (which wakes its waiters), free the released cells.
+//! event's token. With several threads polling, an event taken by one of them just before its
+//! descriptor is deregistered may be handled just after, so the cell it names must still be
+//! there. As in Go (`pollcache`), cells are allocated once, never freed, and reused: a
+//! deregistered cell goes back to a free list. A late event for a cell that now serves another
+//! descriptor only makes that descriptor look ready (or wakes its waiters): a spurious
+//! readiness, which the I/O loop already handles, since an attempt that would block clears it.
+//! Memory stays at the peak number of registered descriptors (about 100 bytes each).
 
 use super::readiness::ScheduledIo;
 use crate::join::Waiter;
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use mio::{Interest, Poll, Registry, Token};
 use parking_lot::Mutex;
 use std::io;
-use std::os::fd::RawFd;
-use std::sync::{Arc, OnceLock};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::thread::Thread;
+use std::time::Duration;
 
-/// The token of the poller's own waker (a cell's address is never 0).
-const WAKER: Token = Token(0);
+/// Events taken per `epoll_wait` by the poller thread.
+const POLLER_EVENTS: usize = 1024;
+/// Events taken per `epoll_wait` by a worker: a worker harvests often, and each event it takes
+/// becomes work it queues locally.
+const WORKER_EVENTS: usize = 128;
 
-/// Released cells at which the poller is woken to free them (otherwise they wait for the next
-/// event or timer: a batch, not a wake per close).
-const RELEASE_BATCH: usize = 256;
+/// How long the poller thread leaves the network to the workers before polling itself.
+const BACKSTOP: Duration = Duration::from_millis(1);
+
+/// Worker threads awake (across every runtime), each of which will poll again soon.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Descriptors registered now: workers skip their polls (a system call each) while there are
+/// none.
+static REGISTERED: AtomicUsize = AtomicUsize::new(0);
 
 /// The shared half of the netpoller.
 pub(crate) struct Driver {
     registry: Registry,
-    waker: Waker,
-    /// Cells deregistered since the poller last freed them (see the module docs).
-    released: Mutex<Vec<Arc<ScheduledIo>>>,
+    /// The epoll instance the descriptors are registered with (`mio`'s), which the workers
+    /// poll too.
+    epoll: RawFd,
+    /// What the poller thread blocks on: `epoll` (readable while it has events) and `wake`.
+    /// A separate instance, so that a worker's poll can never take the poller's wake-up.
+    outer: RawFd,
+    /// An eventfd that [`Driver::unpark`] writes to interrupt the poller's blocking wait.
+    wake: RawFd,
+    /// The poller thread, unparked when it should look at [`ACTIVE`] or its timers again.
+    thread: OnceLock<Thread>,
+    /// Cells free for reuse (see the module docs: cells are never freed).
+    free: Mutex<Vec<&'static ScheduledIo>>,
 }
+
+static DRIVER: OnceLock<&'static Driver> = OnceLock::new();
 
 /// The netpoller, started on first use.
 pub(crate) fn driver() -> &'static Driver {
-    static DRIVER: OnceLock<&'static Driver> = OnceLock::new();
     DRIVER.get_or_init(|| {
         let poll = Poll::new().expect("corun: failed to create the netpoller's epoll instance");
+        let (outer, wake) = outer_instance(poll.as_raw_fd())
+            .expect("corun: failed to create the netpoller's wake-up descriptors");
         let driver: &'static Driver = Box::leak(Box::new(Driver {
             registry: poll
                 .registry()
                 .try_clone()
                 .expect("corun: failed to share the netpoller's registry"),
-            waker: Waker::new(poll.registry(), WAKER)
-                .expect("corun: failed to create the netpoller's waker"),
-            released: Mutex::new(Vec::new()),
+            epoll: poll.as_raw_fd(),
+            outer,
+            wake,
+            thread: OnceLock::new(),
+            free: Mutex::new(Vec::new()),
         }));
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("corun-netpoll".into())
             .spawn(move || run(poll, driver))
             .expect("corun: failed to start the netpoller thread");
+        let _ = driver.thread.set(handle.thread().clone());
         driver
     })
+}
+
+/// Token of the inner instance in the outer one.
+const OUTER_INNER: u64 = 1;
+/// Token of the wake-up eventfd in the outer instance.
+const OUTER_WAKE: u64 = 2;
+
+/// Creates the poller's outer epoll instance, holding `inner` and a new eventfd, both
+/// level-triggered; returns both descriptors (never closed: the driver lives as long as the
+/// process).
+fn outer_instance(inner: RawFd) -> io::Result<(RawFd, RawFd)> {
+    let check = |ret: libc::c_int| match ret {
+        -1 => Err(io::Error::last_os_error()),
+        fd => Ok(fd),
+    };
+    // SAFETY: plain system calls on descriptors we own; `event` is a valid, initialised struct
+    // that `epoll_ctl` only reads.
+    unsafe {
+        let outer = check(libc::epoll_create1(libc::EPOLL_CLOEXEC))?;
+        let wake = check(libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK))?;
+        for (fd, token) in [(inner, OUTER_INNER), (wake, OUTER_WAKE)] {
+            let mut event = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: token,
+            };
+            check(libc::epoll_ctl(outer, libc::EPOLL_CTL_ADD, fd, &mut event))?;
+        }
+        Ok((outer, wake))
+    }
 }
 
 impl Driver {
     /// Registers `fd` for both directions, edge-triggered, once for its lifetime; returns its
     /// readiness cell. The caller must [`deregister`](Driver::deregister) it before closing it.
-    pub(crate) fn register(&self, fd: RawFd) -> io::Result<Arc<ScheduledIo>> {
-        let io = Arc::new(ScheduledIo::new());
-        let token = Token(Arc::as_ptr(&io) as usize);
-        self.registry.register(
+    pub(crate) fn register(&self, fd: RawFd) -> io::Result<&'static ScheduledIo> {
+        let io = self.free.lock().pop().unwrap_or_else(|| {
+            // Never freed: see the module docs.
+            Box::leak(Box::new(ScheduledIo::new()))
+        });
+        let token = Token(io as *const ScheduledIo as usize);
+        let registered = self.registry.register(
             &mut SourceFd(&fd),
             token,
             Interest::READABLE | Interest::WRITABLE,
-        )?;
+        );
+        if let Err(e) = registered {
+            self.free.lock().push(io);
+            return Err(e);
+        }
+        REGISTERED.fetch_add(1, Ordering::Relaxed);
         Ok(io)
     }
 
-    /// Deregisters `fd` and hands its cell to the poller to free (see the module docs).
-    pub(crate) fn deregister(&self, fd: RawFd, io: Arc<ScheduledIo>) {
+    /// Deregisters `fd` and puts its cell back for reuse. Nobody may be waiting on the cell
+    /// (its owner is done with it).
+    pub(crate) fn deregister(&self, fd: RawFd, io: &'static ScheduledIo) {
         // It can only fail if the descriptor was closed already (the kernel then removed it
         // itself, unless a duplicate keeps it open, which is the owner's bug to own).
         let _ = self.registry.deregister(&mut SourceFd(&fd));
-        let mut released = self.released.lock();
-        released.push(io);
-        let wake = released.len() == RELEASE_BATCH;
-        drop(released);
-        if wake {
-            self.unpark();
-        }
+        io.reset();
+        self.free.lock().push(io);
+        REGISTERED.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Makes the poller return from `poll` and look at its timers again.
+    /// Makes the poller thread look at its timers again, whether it is blocked in
+    /// `epoll_wait` (the eventfd) or parked while the workers poll (the parker).
     pub(crate) fn unpark(&self) {
-        if let Err(e) = self.waker.wake() {
-            // An eventfd write fails only if its counter is full, i.e. a wake is pending anyway.
-            debug_assert!(false, "corun: waking the netpoller failed: {e}");
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a valid `u64` to the driver's eventfd. It fails only if
+        // the counter is full (EAGAIN), i.e. a wake-up is pending anyway.
+        unsafe { libc::write(self.wake, (&one as *const u64).cast(), 8) };
+    }
+
+    /// Takes the events ready now, without blocking, and wakes their waiters; returns how many
+    /// there were. For workers (see the module docs).
+    pub(crate) fn harvest(&self) -> usize {
+        if REGISTERED.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let mut events = [EMPTY_EVENT; WORKER_EVENTS];
+        poll(self.epoll, &mut events, 0)
+    }
+}
+
+/// The running netpoller, if one was started (nobody harvests before the first registration).
+#[inline]
+pub(crate) fn get() -> Option<&'static Driver> {
+    DRIVER.get().copied()
+}
+
+/// A worker thread woke up (or started): it will poll from now on.
+pub(crate) fn worker_active() {
+    ACTIVE.fetch_add(1, Ordering::SeqCst);
+}
+
+/// A worker thread goes to sleep (or exits), having harvested one last time: if it was the last
+/// one awake, the poller thread takes over blocking in `epoll_wait`.
+pub(crate) fn worker_inactive() {
+    if ACTIVE.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if let Some(thread) = get().and_then(|d| d.thread.get()) {
+            thread.unpark();
         }
     }
 }
 
-fn run(mut poll: Poll, driver: &'static Driver) {
-    let mut events = Events::with_capacity(1024);
+const EMPTY_EVENT: libc::epoll_event = libc::epoll_event { events: 0, u64: 0 };
+
+/// One `epoll_wait` on `epoll` (timeout in milliseconds, -1: none), then the readiness of every
+/// cell an event names is set, which wakes its waiters. Returns the number of events.
+fn poll(epoll: RawFd, events: &mut [libc::epoll_event], timeout_ms: libc::c_int) -> usize {
+    let capacity = libc::c_int::try_from(events.len()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `events` is a valid, exclusively borrowed buffer of `capacity` entries; `epoll`
+    // is the driver's epoll instance, which is never closed (the driver is leaked).
+    let n = unsafe { libc::epoll_wait(epoll, events.as_mut_ptr(), capacity, timeout_ms) };
+    let Ok(n) = usize::try_from(n) else {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            // Cannot happen with a valid instance and buffer; do not spin if it does.
+            eprintln!("corun: netpoller: epoll_wait failed: {e}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        return 0;
+    };
+    for event in &events[..n] {
+        let (flags, token) = (event.events as libc::c_int, event.u64);
+        // SAFETY: every token is the address of a cell made by `Driver::register`, and
+        // cells are never freed (module docs), so the address is valid even if the
+        // descriptor was deregistered since the event was queued.
+        let io = unsafe { &*(token as usize as *const ScheduledIo) };
+        // Errors and hang-ups make both directions "ready": the next attempt reports them.
+        let failed = flags & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
+        io.set_ready(
+            failed || flags & (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLRDHUP) != 0,
+            failed || flags & libc::EPOLLOUT != 0,
+        );
+    }
+    n
+}
+
+/// The poller thread (see the module docs for when it blocks and when it leaves polling to the
+/// workers).
+fn run(owner: Poll, driver: &'static Driver) {
+    let _owner = owner; // the epoll instance lives as long as the process
+    let mut events = vec![EMPTY_EVENT; POLLER_EVENTS];
     let mut fired: Vec<Waiter> = Vec::new();
     loop {
         let timeout = crate::time::process(&mut fired);
-        if let Err(e) = poll.poll(&mut events, timeout) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                // Cannot happen with a valid epoll descriptor and buffer; do not spin if it does.
-                eprintln!("corun: netpoller: epoll_wait failed: {e}");
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            continue;
+        if ACTIVE.load(Ordering::SeqCst) == 0 {
+            let ms = timeout.map_or(-1, |t| {
+                // Rounded up: the wheel's tick must have begun when we look again.
+                let ms = t.as_millis() + u128::from(!t.subsec_nanos().is_multiple_of(1_000_000));
+                libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+            });
+            wait_outer(driver, ms);
+        } else {
+            // Unparked when the last worker goes to sleep or a timer is due sooner.
+            std::thread::park_timeout(timeout.map_or(BACKSTOP, |t| t.min(BACKSTOP)));
         }
-        for event in events.iter() {
-            if event.token() == WAKER {
-                continue;
-            }
-            // SAFETY: every other token is the address of a cell registered by
-            // `Driver::register`, which is kept alive by its owner until it is deregistered, and
-            // by `released` after that until the loop below, i.e. until the events of this poll
-            // are handled (module docs: no later poll can name it).
-            let io = unsafe { &*(event.token().0 as *const ScheduledIo) };
-            // Errors and hang-ups make both directions "ready": the next attempt reports them.
-            let failed = event.is_error();
-            io.set_ready(
-                failed || event.is_readable() || event.is_read_closed(),
-                failed || event.is_writable() || event.is_write_closed(),
-            );
-        }
-        let released = std::mem::take(&mut *driver.released.lock());
-        drop(released);
+        poll(driver.epoll, &mut events, 0);
+    }
+}
+
+/// Blocks until the inner instance has events, [`Driver::unpark`] is called, or `timeout_ms`
+/// passes; consumes the wake-up.
+fn wait_outer(driver: &Driver, timeout_ms: libc::c_int) {
+    let mut events = [EMPTY_EVENT; 2];
+    // SAFETY: a valid buffer of 2 entries; `outer` is the driver's, never closed.
+    let n = unsafe { libc::epoll_wait(driver.outer, events.as_mut_ptr(), 2, timeout_ms) };
+    let n = usize::try_from(n).unwrap_or(0); // EINTR: go round
+    if events[..n].iter().any(|e| e.u64 == OUTER_WAKE) {
+        let mut count: u64 = 0;
+        // SAFETY: reads 8 bytes into a valid `u64` from the driver's non-blocking eventfd.
+        unsafe { libc::read(driver.wake, (&mut count as *mut u64).cast(), 8) };
     }
 }

@@ -140,7 +140,7 @@ pub fn wait(fd: RawFd, interest: Interest, timeout: Option<Duration>) -> io::Res
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => return Ok(()),
         Err(e) => return Err(e),
     };
-    struct Registered<'a>(&'a driver::Driver, RawFd, Option<Arc<ScheduledIo>>);
+    struct Registered<'a>(&'a driver::Driver, RawFd, Option<&'static ScheduledIo>);
     impl Drop for Registered<'_> {
         fn drop(&mut self) {
             if let Some(io) = self.2.take() {
@@ -149,7 +149,7 @@ pub fn wait(fd: RawFd, interest: Interest, timeout: Option<Duration>) -> io::Res
         }
     }
     let registered = Registered(driver, dup_fd, Some(io));
-    let cell = registered.2.as_ref().expect("just registered");
+    let cell = registered.2.expect("just registered");
     let mut directions = [None, None];
     if interest.is_readable() {
         directions[0] = Some(Direction::Read);

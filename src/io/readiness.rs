@@ -204,6 +204,15 @@ impl ScheduledIo {
         }
     }
 
+    /// Makes the cell as new, for reuse by another descriptor. Nobody waits on it (its owner is
+    /// done with it); a late event for the old descriptor may still set bits, which the next
+    /// owner sees as a spurious readiness (see `driver.rs`).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn reset(&self) {
+        debug_assert!(self.waiters.lock().iter().all(|w| w.is_empty()));
+        self.state.store(0, Ordering::Release);
+    }
+
     /// Removes a node that stopped waiting before it was woken. Returns whether it was still
     /// queued (false: the poller took it, and its wake is on the way or done).
     #[cfg_attr(loom, allow(dead_code))]

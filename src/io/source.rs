@@ -18,7 +18,7 @@ use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// An I/O object that parks coroutines instead of blocking threads.
@@ -26,7 +26,7 @@ pub(crate) struct Source<T: AsRawFd> {
     inner: ManuallyDrop<T>,
     /// Made on first need; an error is remembered as its errno (registration fails only when
     /// the kernel is out of memory or of epoll watches).
-    registration: OnceLock<Result<Arc<ScheduledIo>, i32>>,
+    registration: OnceLock<Result<&'static ScheduledIo, i32>>,
     /// Timeouts in nanoseconds; 0 for none.
     read_timeout: AtomicU64,
     write_timeout: AtomicU64,
@@ -121,15 +121,14 @@ impl<T: AsRawFd> Source<T> {
         self.nonblocking.store(nonblocking, Ordering::Relaxed);
     }
 
-    fn registration(&self) -> io::Result<&Arc<ScheduledIo>> {
+    fn registration(&self) -> io::Result<&'static ScheduledIo> {
         self.registration
             .get_or_init(|| {
                 driver::driver()
                     .register(self.inner.as_raw_fd())
                     .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
             })
-            .as_ref()
-            .map_err(|&errno| io::Error::from_raw_os_error(errno))
+            .map_err(|errno| io::Error::from_raw_os_error(errno))
     }
 
     /// Runs `op` until it does not fail with `WouldBlock`, waiting for `direction` between

@@ -14,6 +14,10 @@
 //!    after [`RUNNEXT_STEAL_AFTER`];
 //! 6. sleep, following the idle protocol of `idle.rs`.
 //!
+//! The network is polled (without blocking) with step 1, before step 5, while spinning, and
+//! before sleeping; coroutines whose sockets are ready join the local queue (see
+//! `io/driver.rs`, "Who polls").
+//!
 //! The worker never touches anything thread-local that a coroutine could have cached: the
 //! coroutine finds this `Worker` through the context the worker publishes before each resume.
 
@@ -21,6 +25,7 @@ use super::{ProcLocal, Shared, LOCAL_QUEUE_CAPACITY};
 use crate::coroutine::stack::{Stack, StackCache};
 use crate::coroutine::state::Commit;
 use crate::coroutine::{install_context, overflow, Context, Resume, Suspend, Task};
+use crate::io::driver as io_driver;
 use crossbeam_deque::Steal;
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -53,6 +58,11 @@ pub(crate) struct Worker {
     global_countdown: Cell<u32>,
     runnext_streak: Cell<u32>,
     spinning: Cell<bool>,
+    /// Set while this worker harvests network events: the coroutines they wake go to the back
+    /// of the local queue, in order, instead of each displacing the last from run-next.
+    harvesting: Cell<bool>,
+    /// Coroutines queued by the harvest in progress.
+    harvested: Cell<usize>,
     rng: Cell<u64>,
     stacks: RefCell<StackCache>,
     is_spare: bool,
@@ -71,6 +81,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, local: ProcLocal) {
         global_countdown: Cell::new(GLOBAL_QUEUE_INTERVAL),
         runnext_streak: Cell::new(0),
         spinning: Cell::new(false),
+        harvesting: Cell::new(false),
+        harvested: Cell::new(0),
         rng: Cell::new(
             0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9),
         ),
@@ -91,9 +103,13 @@ impl Worker {
             worker: &self,
         };
         let _installed = install_context(&ctx);
+        if !self.is_spare {
+            io_driver::worker_active();
+        }
         while !self.shared.is_shutdown() {
             let task = match self.next_task() {
                 Some(task) => task,
+                None if self.poll_network() => continue,
                 None => match self.search() {
                     Some(task) => task,
                     None => {
@@ -115,7 +131,26 @@ impl Worker {
         drop(_installed);
         if self.is_spare {
             self.retire_spare();
+        } else {
+            io_driver::worker_inactive();
         }
+    }
+
+    /// Takes the network events ready now (if the netpoller runs) and queues the coroutines
+    /// they wake; returns whether any of this runtime's were queued here.
+    fn poll_network(&self) -> bool {
+        let Some(driver) = io_driver::get() else {
+            return false;
+        };
+        self.harvesting.set(true);
+        driver.harvest();
+        self.harvesting.set(false);
+        let queued = self.harvested.replace(0);
+        if queued > 1 {
+            // This worker runs one; the others are for whoever is idle.
+            self.shared.notify_work();
+        }
+        queued > 0
     }
 
     /// Steps 1 to 4 of the search: the P's own work and the global queue.
@@ -128,6 +163,7 @@ impl Worker {
             if !self.local.queue.is_empty() {
                 self.shared.notify_work();
             }
+            self.poll_network();
             if let Some(task) = self.take_global() {
                 return Some(task);
             }
@@ -200,6 +236,11 @@ impl Worker {
             if let Some(task) = self.take_global() {
                 return Some(task);
             }
+            if self.poll_network() {
+                if let Some(task) = self.local.queue.pop() {
+                    return Some(task);
+                }
+            }
             if spun >= SPIN_TIME {
                 return None;
             }
@@ -259,7 +300,12 @@ impl Worker {
             self.spinning.replace(false),
             || shared.has_stealable_work(),
             || shared.is_shutdown(),
-            || self.local.parker.park(),
+            || {
+                // Asleep, this worker polls nothing: the netpoller covers for it.
+                io_driver::worker_inactive();
+                self.local.parker.park();
+                io_driver::worker_active();
+            },
         );
         self.spinning.set(spinning);
     }
@@ -331,6 +377,11 @@ impl Worker {
     /// Queues a woken or spawned coroutine in the run-next slot; what it displaces goes to the
     /// back of the local queue, where others can steal it, so that is when idle workers are told.
     pub(crate) fn push_runnext(&self, task: Arc<Task>) {
+        if self.harvesting.get() {
+            self.harvested.set(self.harvested.get() + 1);
+            self.push_back(task);
+            return;
+        }
         if let Some(displaced) = self.remote().runnext.swap(task) {
             self.push_back(displaced);
             self.shared.notify_work();
