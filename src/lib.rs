@@ -36,6 +36,8 @@ pub(crate) mod loom;
 mod protocols {
     #[path = "runtime/idle.rs"]
     pub mod idle;
+    #[path = "io/pollers.rs"]
+    pub mod pollers;
     #[path = "io/readiness.rs"]
     pub mod readiness;
     #[path = "runtime/runnext.rs"]
@@ -49,6 +51,7 @@ mod protocols {
 #[doc(hidden)]
 pub mod __loom {
     pub use crate::protocols::idle::Idle;
+    pub use crate::protocols::pollers::Pollers;
     pub use crate::protocols::readiness::{Direction, ScheduledIo};
     pub use crate::protocols::runnext::RunNext;
     pub use crate::protocols::state::{Commit, ParkState, Unparked};

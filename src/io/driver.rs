@@ -11,8 +11,9 @@
 //! A thread blocked in `epoll_wait` is woken by the kernel for every event, which on a busy
 //! server means a context switch per packet, on a machine whose cores the workers already fill.
 //! So the poller thread blocks in `epoll_wait` only while no worker is awake; while some are
-//! ([`ACTIVE`] counts them, across every runtime), the *workers* harvest events themselves,
-//! with a non-blocking `epoll_wait`, at the points where Go's `findRunnable` polls:
+//! (`pollers.rs` counts them, across every runtime, and argues the hand-over), the *workers*
+//! harvest events themselves, with a non-blocking `epoll_wait`, at the points where Go's
+//! `findRunnable` polls:
 //!
 //! * every 61st scheduling tick (with the global-queue check), so a busy worker still sees the
 //!   network;
@@ -21,12 +22,8 @@
 //!
 //! Meanwhile the poller thread sleeps on its parker, waking once per [`BACKSTOP`] (or for the
 //! next timer) to poll without blocking itself, in case every awake worker is stuck in one long
-//! coroutine. The worker that takes [`ACTIVE`] to zero unparks it, and it goes back to blocking
-//! in `epoll_wait`. **No event is lost in the hand-over:** the kernel keeps an event in the
-//! epoll instance's ready list until some `epoll_wait` takes it, and each side re-checks the
-//! other after announcing itself (a worker decrements [`ACTIVE`] after its last harvest and then
-//! unparks the poller; the poller reads [`ACTIVE`] after each wake-up), so an event that arrives
-//! at any point is taken either by a worker or by the poller's next `epoll_wait`.
+//! coroutine. The last worker to go to sleep unparks it, and it goes back to blocking in
+//! `epoll_wait`.
 //!
 //! Several threads may be in `epoll_wait` on the one instance at once: the kernel hands each
 //! edge-triggered event to one of them. The poller thread's own wake-up (an eventfd) must not
@@ -45,6 +42,7 @@
 //! readiness, which the I/O loop already handles, since an attempt that would block clears it.
 //! Memory stays at the peak number of registered descriptors (about 100 bytes each).
 
+use super::pollers::Pollers;
 use super::readiness::ScheduledIo;
 use crate::join::Waiter;
 use mio::unix::SourceFd;
@@ -53,7 +51,7 @@ use parking_lot::Mutex;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 use std::thread::Thread;
 use std::time::Duration;
 
@@ -64,10 +62,10 @@ const POLLER_EVENTS: usize = 1024;
 const WORKER_EVENTS: usize = 128;
 
 /// How long the poller thread leaves the network to the workers before polling itself.
-const BACKSTOP: Duration = Duration::from_millis(1);
+const BACKSTOP: Duration = Duration::from_millis(10);
 
 /// Worker threads awake (across every runtime), each of which will poll again soon.
-static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+static POLLERS: LazyLock<Pollers> = LazyLock::new(Pollers::new);
 
 /// Descriptors registered now: workers skip their polls (a system call each) while there are
 /// none.
@@ -84,7 +82,7 @@ pub(crate) struct Driver {
     outer: RawFd,
     /// An eventfd that [`Driver::unpark`] writes to interrupt the poller's blocking wait.
     wake: RawFd,
-    /// The poller thread, unparked when it should look at [`ACTIVE`] or its timers again.
+    /// The poller thread, unparked when it should look at the awake workers or its timers again.
     thread: OnceLock<Thread>,
     /// Cells free for reuse (see the module docs: cells are never freed).
     free: Mutex<Vec<&'static ScheduledIo>>,
@@ -210,14 +208,14 @@ pub(crate) fn get() -> Option<&'static Driver> {
 }
 
 /// A worker thread woke up (or started): it will poll from now on.
-pub(crate) fn worker_active() {
-    ACTIVE.fetch_add(1, Ordering::SeqCst);
+pub(crate) fn worker_awake() {
+    POLLERS.worker_awake();
 }
 
 /// A worker thread goes to sleep (or exits), having harvested one last time: if it was the last
-/// one awake, the poller thread takes over blocking in `epoll_wait`.
-pub(crate) fn worker_inactive() {
-    if ACTIVE.fetch_sub(1, Ordering::SeqCst) == 1 {
+/// one awake, the poller thread takes over blocking in `epoll_wait` (`pollers.rs`).
+pub(crate) fn worker_asleep() {
+    if POLLERS.worker_asleep() {
         if let Some(thread) = get().and_then(|d| d.thread.get()) {
             thread.unpark();
         }
@@ -266,7 +264,7 @@ fn run(owner: Poll, driver: &'static Driver) {
     let mut fired: Vec<Waiter> = Vec::new();
     loop {
         let timeout = crate::time::process(&mut fired);
-        if ACTIVE.load(Ordering::SeqCst) == 0 {
+        if POLLERS.poller_may_block() {
             let ms = timeout.map_or(-1, |t| {
                 // Rounded up: the wheel's tick must have begun when we look again.
                 let ms = t.as_millis() + u128::from(!t.subsec_nanos().is_multiple_of(1_000_000));

@@ -14,6 +14,7 @@
 //!   attempt-park-retry loop every socket method goes through.
 
 pub(crate) mod driver;
+mod pollers;
 pub(crate) mod readiness;
 pub(crate) mod source;
 

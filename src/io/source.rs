@@ -128,7 +128,7 @@ impl<T: AsRawFd> Source<T> {
                     .register(self.inner.as_raw_fd())
                     .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
             })
-            .map_err(|errno| io::Error::from_raw_os_error(errno))
+            .map_err(io::Error::from_raw_os_error)
     }
 
     /// Runs `op` until it does not fail with `WouldBlock`, waiting for `direction` between

@@ -104,7 +104,7 @@ impl Worker {
         };
         let _installed = install_context(&ctx);
         if !self.is_spare {
-            io_driver::worker_active();
+            io_driver::worker_awake();
         }
         while !self.shared.is_shutdown() {
             let task = match self.next_task() {
@@ -132,7 +132,7 @@ impl Worker {
         if self.is_spare {
             self.retire_spare();
         } else {
-            io_driver::worker_inactive();
+            io_driver::worker_asleep();
         }
     }
 
@@ -302,9 +302,9 @@ impl Worker {
             || shared.is_shutdown(),
             || {
                 // Asleep, this worker polls nothing: the netpoller covers for it.
-                io_driver::worker_inactive();
+                io_driver::worker_asleep();
                 self.local.parker.park();
-                io_driver::worker_active();
+                io_driver::worker_awake();
             },
         );
         self.spinning.set(spinning);
