@@ -46,7 +46,7 @@ fn the_closure_may_borrow_and_its_panic_reaches_the_caller() {
     within(SHORT, || {
         let rt = runtime(2);
         rt.block_on(|| {
-            let data = vec![1u64, 2, 3];
+            let data = [1u64, 2, 3];
             let sum: u64 = corun::blocking(|| data.iter().sum());
             assert_eq!(sum, 6);
 

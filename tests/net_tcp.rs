@@ -186,12 +186,11 @@ fn a_shut_down_listener_ends_incoming() {
             let listener = std::sync::Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
             let l = listener.clone();
             let server = corun::spawn(move || l.incoming().count());
-            corun::sleep(Duration::from_millis(10)); // let it park in accept
-                                                     // SAFETY: a valid descriptor, owned by `listener`, which outlives the call.
-            assert_eq!(
-                unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) },
-                0
-            );
+            // Let it park in accept.
+            corun::sleep(Duration::from_millis(10));
+            // SAFETY: a valid descriptor, owned by `listener`, which outlives the call.
+            let rc = unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+            assert_eq!(rc, 0);
             assert_eq!(server.join().unwrap(), 0);
         });
     });

@@ -9,7 +9,7 @@
 //! The pieces:
 //! * `readiness.rs`: the per-descriptor cell the poller and the coroutines race on, and its
 //!   lost-wake-up argument;
-//! * `driver.rs`: the netpoller thread, which also fires the [timers](crate::time);
+//! * `driver.rs`: the netpoller thread, which also fires the timers (`crate::time`);
 //! * `source.rs`: a descriptor with its lazily made registration and its timeouts, and the
 //!   attempt-park-retry loop every socket method goes through.
 

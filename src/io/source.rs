@@ -151,6 +151,33 @@ impl<T: AsRawFd> Source<T> {
         )
     }
 
+    /// [`Source::do_io`] for an operation whose readiness the kernel does not report usefully:
+    /// after a `WouldBlock`, the attempt is repeated after sleeping `every` (or less, to meet
+    /// the deadline), whatever the netpoller says meanwhile.
+    ///
+    /// For a Unix datagram sent to a full receiver (`EAGAIN`). Epoll's events for that case
+    /// are both missing (an unconnected sender is not told when the receiver's queue has room)
+    /// and spurious (Linux allocates the datagram's buffer before it finds the queue full, and
+    /// freeing it reports the sender writable at once: waiting for events would spin through
+    /// the netpoller at full speed).
+    pub(crate) fn do_io_retrying<R>(
+        &self,
+        direction: Direction,
+        every: Duration,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_loop(
+            direction,
+            || {
+                self.timeout(direction)
+                    .and_then(|t| Instant::now().checked_add(t))
+            },
+            || io::Error::from_raw_os_error(libc::EAGAIN),
+            Some(every),
+            op,
+        )
+    }
+
     /// [`Source::do_io`] with the deadline computed by `deadline` when the first attempt would
     /// block, and `timed_out` the error for it.
     pub(crate) fn do_io_until<R>(
@@ -158,11 +185,31 @@ impl<T: AsRawFd> Source<T> {
         direction: Direction,
         deadline: impl FnOnce() -> Option<Instant>,
         timed_out: impl FnOnce() -> io::Error,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_loop(direction, deadline, timed_out, None, op)
+    }
+
+    /// The loop of [`Source::do_io_until`] and [`Source::do_io_retrying`] (`retry_every`: sleep
+    /// that long between attempts instead of waiting for readiness).
+    ///
+    /// The deadline is checked after every attempt that would block, not only when a wait
+    /// times out: on a plain thread `poll(2)` can report the descriptor ready while the attempt
+    /// still blocks (a UDP datagram with a bad checksum, a race with another reader), and the
+    /// loop must not go round past its deadline.
+    fn io_loop<R>(
+        &self,
+        direction: Direction,
+        deadline: impl FnOnce() -> Option<Instant>,
+        timed_out: impl FnOnce() -> io::Error,
+        retry_every: Option<Duration>,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
         let in_coroutine = current_task().is_some();
         let mut deadline = Some(deadline);
         let mut until = None;
+        // When retrying on a clock, every pass attempts, whatever the cell says.
+        let always = retry_every.is_some();
         loop {
             // In a coroutine, the cell (once there is one) says whether an attempt is worth it.
             let cell = match self.registration.get() {
@@ -170,7 +217,7 @@ impl<T: AsRawFd> Source<T> {
                 _ => None,
             };
             let seen = cell.map(|cell| cell.readiness(direction));
-            if seen.is_none_or(|seen| seen.is_ready()) {
+            if always || seen.is_none_or(|seen| seen.is_ready()) {
                 match op(&self.inner) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         if let (Some(cell), Some(seen)) = (cell, seen) {
@@ -187,9 +234,19 @@ impl<T: AsRawFd> Source<T> {
             if let Some(deadline) = deadline.take() {
                 until = deadline();
             }
-            if !self.wait(direction, in_coroutine, until)? {
+            // The clock is read only when something depends on it.
+            let now = (retry_every.is_some() || until.is_some()).then(Instant::now);
+            if until.zip(now).is_some_and(|(until, now)| now >= until) {
                 return Err(timed_out());
             }
+            let (Some(every), Some(now)) = (retry_every, now) else {
+                if !self.wait(direction, in_coroutine, until)? {
+                    return Err(timed_out());
+                }
+                continue;
+            };
+            // A timed park in a coroutine (cancellable, like every wait), a sleep on a thread.
+            crate::sleep(until.map_or(every, |until| every.min(until - now)));
         }
     }
 
@@ -224,5 +281,47 @@ impl<T: AsRawFd> Drop for Source<T> {
 impl<T: AsRawFd> AsRawFd for Source<T> {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// On a plain thread, a descriptor `poll(2)` reports ready while the attempt still says
+    /// `WouldBlock` must not keep the loop going past its deadline.
+    #[test]
+    fn the_thread_path_honours_the_deadline_when_poll_says_ready() {
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.write_all(b"x").unwrap(); // readable for ever
+        let source = Source::new(a);
+        source
+            .set_timeout(Direction::Read, Some(Duration::from_millis(20)))
+            .unwrap();
+        let start = Instant::now();
+        let mut attempts = 0u64;
+        let err = source
+            .do_io(Direction::Read, |_| {
+                attempts += 1;
+                assert!(attempts < 10_000_000, "spun past the deadline");
+                Err::<(), _>(io::Error::from_raw_os_error(libc::EAGAIN))
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(start.elapsed() >= Duration::from_millis(20), "early");
+        // Retrying on a clock: the same, with a sleep between attempts.
+        let start = Instant::now();
+        let mut attempts = 0u64;
+        let err = source
+            .do_io_retrying(Direction::Read, Duration::from_millis(1), |_| {
+                attempts += 1;
+                Err::<(), _>(io::Error::from_raw_os_error(libc::EAGAIN))
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(start.elapsed() >= Duration::from_millis(20), "early");
+        assert!(attempts <= 25, "{attempts} attempts: no sleep between them");
     }
 }

@@ -16,6 +16,17 @@
 //!   `Into<OwnedFd>` are made blocking again.
 //! * [`TcpListener::incoming`] (and [`UnixListener::incoming`]) ends once the listener is shut
 //!   down, so that a server loop can be stopped.
+//!
+//! **Taking a descriptor back affects its clones.** `O_NONBLOCK` belongs to the open file,
+//! which every `try_clone` of a socket shares (as do `dup`s made by the caller). So
+//! `into_raw_fd` (or `Into<OwnedFd>`, or `Into<std::net::TcpStream>`...) on one handle makes
+//! the descriptors of its live clones blocking too, and a coroutine that then waits on a clone
+//! blocks its worker thread until the kernel call returns (timeouts no longer apply either).
+//! Take the descriptor back from the last handle only. Likewise, `FromRawFd` makes any other
+//! descriptor of the same open file non-blocking.
+//!
+//! Unix domain sockets ([`UnixListener`], [`UnixStream`], [`UnixDatagram`]) use std's
+//! [`std::os::unix::net::SocketAddr`] for their addresses.
 
 mod addr;
 mod tcp;
@@ -24,8 +35,8 @@ mod unix;
 
 pub use addr::ToSocketAddrs;
 pub use tcp::{Incoming, TcpListener, TcpStream};
-// pub use udp::UdpSocket;
-// pub use unix::{UnixDatagram, UnixListener, UnixStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -98,7 +109,9 @@ macro_rules! fd_conversions {
         }
 
         impl From<$ty> for std::os::fd::OwnedFd {
-            /// Gives the descriptor back, deregistered and blocking again.
+            /// Gives the descriptor back, deregistered and blocking again. Blocking is a flag
+            /// of the open file, which live `try_clone`s share: they become blocking too (see
+            /// the [module docs](crate::net)).
             fn from(socket: $ty) -> std::os::fd::OwnedFd {
                 use std::os::fd::AsFd;
                 let fd = std::os::fd::OwnedFd::from(socket.source.into_inner());
@@ -120,7 +133,9 @@ macro_rules! fd_conversions {
         }
 
         impl std::os::fd::IntoRawFd for $ty {
-            /// Gives the descriptor back, deregistered and blocking again.
+            /// Gives the descriptor back, deregistered and blocking again. Blocking is a flag
+            /// of the open file, which live `try_clone`s share: they become blocking too (see
+            /// the [module docs](crate::net)).
             fn into_raw_fd(self) -> std::os::fd::RawFd {
                 std::os::fd::OwnedFd::from(self).into_raw_fd()
             }
@@ -134,7 +149,8 @@ macro_rules! fd_conversions {
         }
 
         impl From<$ty> for $std {
-            /// Gives the socket back to std, deregistered and blocking again.
+            /// Gives the socket back to std, deregistered and blocking again (and so are live
+            /// `try_clone`s, which share the open file: see the [module docs](crate::net)).
             fn from(socket: $ty) -> $std {
                 <$std>::from(std::os::fd::OwnedFd::from(socket))
             }

@@ -2,12 +2,12 @@
 //! when they must wait, work the same from plain threads (which block), and stay correct when
 //! the holder migrates to another thread while holding them. No poisoning (like parking_lot).
 //!
-//! Every primitive waits through the one [`wait_queue`] protocol and the one waiter abstraction
-//! (a coroutine or a thread). So far: [`Mutex`] (the colock: spin, then inflate into a wait
-//! queue; fair under starvation), [`Condvar`], [`RwLock`] (fair to writers and readers),
-//! [`Semaphore`], [`Barrier`], [`WaitGroup`], the channels [`mpsc`], [`mpmc`] and [`oneshot`],
-//! and [`select!`](crate::select) over channel operations. Timed waits register a timer on
-//! the process-wide timing wheel for the length of the wait.
+//! Every primitive waits through the one `wait_queue` protocol (`sync/wait_queue.rs`) and the
+//! one waiter abstraction (a coroutine or a thread). So far: [`Mutex`] (the colock: spin, then
+//! inflate into a wait queue; fair under starvation), [`Condvar`], [`RwLock`] (fair to writers
+//! and readers), [`Semaphore`], [`Barrier`], [`WaitGroup`], the channels [`mpsc`], [`mpmc`] and
+//! [`oneshot`], and [`select!`](crate::select) over channel operations. Timed waits register a
+//! timer on the process-wide timing wheel for the length of the wait.
 
 mod barrier;
 mod channel;
