@@ -20,6 +20,11 @@
 //!   binary, libraries, runtime threads), runs the workload once, then reads `VmHWM`. The figure
 //!   reported is the peak growth `VmHWM - baseline`, in total and per task.
 //!
+//! `tcp_echo` and `http_hello` also print the context switches per round trip / request: the
+//! `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` of every thread of the process
+//! (`/proc/self/task/*/status`, corun's netpoller thread included; not wrk's), read just before
+//! and just after the timed section, during which no thread starts or exits.
+//!
 //! Runtime start-up is never timed: every round of every workload starts a fresh runtime
 //! (and, for `http_hello`, a fresh server), runs, and drops it, so only one runtime is alive at
 //! a time. Rounds alternate corun and tokio; the summary reports the median and the best round.
@@ -98,11 +103,31 @@ impl Which {
     }
 }
 
+/// Context switches (voluntary and involuntary) of every thread of this process so far, from
+/// `/proc/self/task/*/status`. Read around a timed section, during which no thread exits, the
+/// difference is the section's context switches (corun's netpoller thread included).
+fn context_switches() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 // ---------------------------------------------------------------------------------------------
 // tcp_echo
 
-/// One round on corun: the elapsed time of the 100 × 1000 round trips.
-fn corun_echo() -> Duration {
+/// One round on corun: the elapsed time of the 100 × 1000 round trips, and the context
+/// switches meanwhile.
+fn corun_echo() -> (Duration, u64) {
     let rt = corun_runtime();
     rt.block_on(|| {
         let listener = corun::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -143,17 +168,19 @@ fn corun_echo() -> Duration {
             })
             .collect();
         barrier.wait();
+        let switches = context_switches();
         let start = Instant::now();
         clients.into_iter().for_each(|c| c.join().unwrap());
         let elapsed = start.elapsed();
+        let switches = context_switches() - switches;
         server.join().unwrap();
-        elapsed
+        (elapsed, switches)
     })
 }
 
 /// One round on tokio, the same shape (the driving code in a spawned task, like corun's
 /// `block_on`, which runs its closure on a worker).
-fn tokio_echo() -> Duration {
+fn tokio_echo() -> (Duration, u64) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = tokio_runtime();
     rt.block_on(async {
@@ -200,26 +227,32 @@ fn tokio_echo() -> Duration {
                 })
                 .collect();
             barrier.wait().await;
+            let switches = context_switches();
             let start = Instant::now();
             for c in clients {
                 c.await.unwrap();
             }
             let elapsed = start.elapsed();
+            let switches = context_switches() - switches;
             server.await.unwrap();
-            elapsed
+            (elapsed, switches)
         })
         .await
         .unwrap()
     })
 }
 
-/// Round trips per second of one round.
-fn echo_round(which: Which) -> f64 {
-    let elapsed = match which {
+/// Round trips per second of one round, and context switches per round trip.
+fn echo_round(which: Which) -> (f64, f64) {
+    let (elapsed, switches) = match which {
         Which::Corun => corun_echo(),
         Which::Tokio => tokio_echo(),
     };
-    (ECHO_CONNS * ECHO_ROUND_TRIPS) as f64 / elapsed.as_secs_f64()
+    let round_trips = (ECHO_CONNS * ECHO_ROUND_TRIPS) as f64;
+    (
+        round_trips / elapsed.as_secs_f64(),
+        switches as f64 / round_trips,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,6 +314,8 @@ async fn tokio_http_conn(mut stream: tokio::net::TcpStream) {
 /// What a wrk run reported.
 struct WrkResult {
     requests_per_sec: f64,
+    /// Requests completed in all ("N requests in Ts").
+    requests: u64,
     /// wrk's "Socket errors" and "Non-2xx" lines, if any.
     problems: Vec<String>,
 }
@@ -339,6 +374,11 @@ fn run_wrk(port: u16, secs: u64) -> Result<WrkResult, String> {
                 String::from_utf8_lossy(&out.stderr)
             )
         })?;
+    let requests = stdout
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
     let problems = stdout
         .lines()
         .map(str::trim)
@@ -347,12 +387,14 @@ fn run_wrk(port: u16, secs: u64) -> Result<WrkResult, String> {
         .collect();
     Ok(WrkResult {
         requests_per_sec,
+        requests,
         problems,
     })
 }
 
-/// One round: start a server on a fresh runtime, load it with wrk, stop it.
-fn http_round(which: Which, secs: u64) -> Result<f64, String> {
+/// One round: start a server on a fresh runtime, load it with wrk, stop it. Requests per
+/// second, and context switches (of this process: wrk is another) per request.
+fn http_round(which: Which, secs: u64) -> Result<(f64, f64), String> {
     let result = match which {
         Which::Corun => {
             let rt = corun_runtime();
@@ -368,7 +410,8 @@ fn http_round(which: Which, secs: u64) -> Result<f64, String> {
                     }
                 }
             });
-            let result = run_wrk(port, secs);
+            let switches = context_switches();
+            let result = run_wrk(port, secs).map(|r| (r, context_switches() - switches));
             // SAFETY: the listener is alive until the acceptor, joined next, sees the shutdown.
             unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
             acceptor.join().unwrap();
@@ -389,15 +432,20 @@ fn http_round(which: Which, secs: u64) -> Result<f64, String> {
                     }
                 }
             });
-            let result = run_wrk(port, secs);
+            let switches = context_switches();
+            let result = run_wrk(port, secs).map(|r| (r, context_switches() - switches));
             drop(rt); // cancels the acceptor and the connections
             result
         }
-    }?;
+    };
+    let (result, switches) = result?;
     for problem in &result.problems {
         eprintln!("  http_hello {}: wrk: {problem}", which.name());
     }
-    Ok(result.requests_per_sec)
+    Ok((
+        result.requests_per_sec,
+        switches as f64 / result.requests.max(1) as f64,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,7 +633,11 @@ fn print_summary(workload: &str, figures: &[Figure], rounds: &Rounds, runtimes: 
     println!("\n{workload}: median (best) of the rounds");
     for (i, fig) in figures.iter().enumerate() {
         let mut medians = Vec::new();
-        let mut line = format!("  {:<22}", format!("{} [{}]", fig.name, fig.unit));
+        let label = match fig.unit {
+            "" => fig.name.to_owned(),
+            unit => format!("{} [{unit}]", fig.name),
+        };
+        let mut line = format!("  {label:<22}");
         for &which in runtimes {
             let column = rounds.column(which, i);
             let (med, best) = stats(&column, fig.higher_is_better);
@@ -686,23 +738,32 @@ fn main() {
         let mut results = Rounds::default();
         for round in 1..=rounds {
             for &which in &runtimes {
-                let rate = watched(format!("tcp_echo {} round {round}", which.name()), || {
-                    echo_round(which)
-                });
+                let (rate, switches) =
+                    watched(format!("tcp_echo {} round {round}", which.name()), || {
+                        echo_round(which)
+                    });
                 println!(
-                    "tcp_echo   round {round} {:<5} {:>8.1}k round trips/s",
+                    "tcp_echo   round {round} {:<5} {:>8.1}k round trips/s, {switches:.3} context switches/round trip",
                     which.name(),
                     rate / 1e3
                 );
-                results.push(which, vec![rate]);
+                results.push(which, vec![rate, switches]);
             }
         }
-        let figures = [Figure {
-            name: "round trips/s",
-            unit: "k",
-            scale: 1e3,
-            higher_is_better: true,
-        }];
+        let figures = [
+            Figure {
+                name: "round trips/s",
+                unit: "k",
+                scale: 1e3,
+                higher_is_better: true,
+            },
+            Figure {
+                name: "ctx switches/rt",
+                unit: "",
+                scale: 1.0,
+                higher_is_better: false,
+            },
+        ];
         print_summary("tcp_echo", &figures, &results, &runtimes);
     }
 
@@ -716,13 +777,13 @@ fn main() {
                 for &which in &runtimes {
                     let what = format!("http_hello {} round {round}", which.name());
                     match watched(what, || http_round(which, wrk_secs)) {
-                        Ok(rate) => {
+                        Ok((rate, switches)) => {
                             println!(
-                                "http_hello round {round} {:<5} {:>8.1}k requests/s",
+                                "http_hello round {round} {:<5} {:>8.1}k requests/s, {switches:.3} context switches/request",
                                 which.name(),
                                 rate / 1e3
                             );
-                            results.push(which, vec![rate]);
+                            results.push(which, vec![rate, switches]);
                         }
                         Err(e) => {
                             println!("http_hello: {} failed: {e}", which.name());
@@ -733,12 +794,20 @@ fn main() {
                 }
             }
             if !failed {
-                let figures = [Figure {
-                    name: "requests/s",
-                    unit: "k",
-                    scale: 1e3,
-                    higher_is_better: true,
-                }];
+                let figures = [
+                    Figure {
+                        name: "requests/s",
+                        unit: "k",
+                        scale: 1e3,
+                        higher_is_better: true,
+                    },
+                    Figure {
+                        name: "ctx switches/req",
+                        unit: "",
+                        scale: 1.0,
+                        higher_is_better: false,
+                    },
+                ];
                 print_summary("http_hello", &figures, &results, &runtimes);
             }
         }
