@@ -1,0 +1,88 @@
+//! A TCP echo server: one coroutine per connection, written as plain blocking code.
+//!
+//! ```text
+//! cargo run --release --example echo_server               # listens on 127.0.0.1:7878
+//! cargo run --release --example echo_server -- 0.0.0.0:9000
+//! printf 'hello\n' | nc -q1 127.0.0.1 7878                # prints "hello"
+//! ```
+//!
+//! Every accepted connection gets its own coroutine, which reads and writes back until the
+//! peer closes. A read or write parks only that coroutine; the runtime's workers serve all the
+//! others meanwhile.
+//!
+//! Ctrl-C stops it cleanly: the handler shuts the listening socket down (`shutdown(2)`), which
+//! makes the pending `accept` fail, so `incoming()` ends and `block_on` returns; dropping the
+//! runtime then unwinds the connection coroutines still parked in `read`, closing their sockets.
+
+use corun::net::{TcpListener, TcpStream};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Mutex};
+
+const DEFAULT_ADDR: &str = "127.0.0.1:7878";
+
+fn main() -> io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+    let runtime = corun::Runtime::new()?;
+    let listener = TcpListener::bind(&addr)?;
+    println!("echo server listening on {}", listener.local_addr()?);
+
+    // The descriptor the Ctrl-C handler shuts down: cleared (under the lock) before the
+    // listener is closed, so the handler never touches a descriptor number reused since.
+    let stop_fd: Arc<Mutex<Option<RawFd>>> = Arc::new(Mutex::new(Some(listener.as_raw_fd())));
+    let handler_fd = stop_fd.clone();
+    ctrlc::set_handler(move || {
+        if let Some(fd) = handler_fd.lock().unwrap().take() {
+            eprintln!("\nstopping");
+            // SAFETY: `fd` is the listener's descriptor, still open: main takes it out of the
+            // mutex before the listener is dropped.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
+    })
+    .map_err(io::Error::other)?;
+
+    let connections = runtime.block_on(|| {
+        let mut connections = 0u64;
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => {
+                    connections += 1;
+                    corun::spawn(move || serve(stream));
+                }
+                // Out of descriptors, a connection reset before it was accepted...: keep going.
+                Err(e) => eprintln!("accept: {e}"),
+            }
+        }
+        connections
+    });
+
+    stop_fd.lock().unwrap().take();
+    drop(listener);
+    // Unwinds the coroutines still serving connections (their sockets close as they unwind).
+    drop(runtime);
+    println!("served {connections} connections; bye");
+    Ok(())
+}
+
+/// Echoes everything the peer sends until it closes its side (or an error).
+fn serve(mut stream: TcpStream) {
+    let peer = stream.peer_addr().ok();
+    let mut buf = [0u8; 16 * 1024];
+    let result = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                if let Err(e) = stream.write_all(&buf[..n]) {
+                    break Err(e);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    if let (Err(e), Some(peer)) = (result, peer) {
+        eprintln!("{peer}: {e}");
+    }
+}
