@@ -115,3 +115,65 @@ fn two_readers_share_two_edges() {
         assert_eq!(s.bytes.load(Ordering::Relaxed), 0);
     });
 }
+
+/// A stream socket whose last data comes with the end-of-file: the reader asks for more than
+/// there is, so its short read clears READY without a `WouldBlock` (`clear_drained`), but the
+/// event also said "closed", which must keep the direction ready: no edge will announce the
+/// end-of-file again, and the next read has to see it (`Ok(0)`) rather than wait for ever.
+#[test]
+fn a_short_read_does_not_hide_the_end_of_file() {
+    struct Stream {
+        /// (bytes waiting, the peer has closed)
+        kernel: loom::sync::Mutex<(usize, bool)>,
+        cell: ScheduledIo,
+    }
+    impl Stream {
+        /// `recv` of up to 2 bytes: Some(bytes read, 0 at end-of-file), None for WouldBlock.
+        fn try_read(&self) -> Option<usize> {
+            let mut kernel = self.kernel.lock().unwrap();
+            match *kernel {
+                (0, false) => None,
+                (n, _) => {
+                    let took = n.min(2);
+                    kernel.0 -= took;
+                    Some(took)
+                }
+            }
+        }
+        /// `Source::do_io_stream` for a 2-byte buffer; returns the bytes read.
+        fn read(&self) -> usize {
+            loop {
+                let seen = self.cell.readiness(Direction::Read);
+                if seen.is_ready() {
+                    match self.try_read() {
+                        Some(n) => {
+                            if n > 0 && n < 2 {
+                                self.cell.clear_drained(seen);
+                            }
+                            return n;
+                        }
+                        None => self.cell.clear(seen),
+                    }
+                }
+                self.cell.wait(Direction::Read);
+            }
+        }
+    }
+    loom::model(|| {
+        let s = Arc::new(Stream {
+            kernel: loom::sync::Mutex::new((0, false)),
+            cell: ScheduledIo::new(),
+        });
+        let peer = {
+            let s = s.clone();
+            thread::spawn(move || {
+                // One byte and the FIN arrive together: one edge, readable and closed.
+                *s.kernel.lock().unwrap() = (1, true);
+                s.cell.set_events(true, false, true, false);
+            })
+        };
+        assert_eq!(s.read(), 1);
+        assert_eq!(s.read(), 0, "the end-of-file is seen");
+        peer.join().unwrap();
+    });
+}

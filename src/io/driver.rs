@@ -246,11 +246,15 @@ fn poll(epoll: RawFd, events: &mut [libc::epoll_event], timeout_ms: libc::c_int)
         // cells are never freed (module docs), so the address is valid even if the
         // descriptor was deregistered since the event was queued.
         let io = unsafe { &*(token as usize as *const ScheduledIo) };
-        // Errors and hang-ups make both directions "ready": the next attempt reports them.
-        let failed = flags & (libc::EPOLLERR | libc::EPOLLHUP) != 0;
-        io.set_ready(
-            failed || flags & (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLRDHUP) != 0,
+        // Errors make both directions ready (the next attempt reports them); a hang-up or the
+        // peer's shutdown also marks them closed, which outlasts a short read (`clear_drained`).
+        let failed = flags & libc::EPOLLERR != 0;
+        let hung_up = flags & libc::EPOLLHUP != 0;
+        io.set_events(
+            failed || flags & (libc::EPOLLIN | libc::EPOLLPRI) != 0,
             failed || flags & libc::EPOLLOUT != 0,
+            hung_up || flags & libc::EPOLLRDHUP != 0,
+            hung_up,
         );
     }
     n

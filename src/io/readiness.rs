@@ -22,6 +22,15 @@
 //!   updates are on one word, so one of them sees the other; there is no store-buffering
 //!   window (the reason Go's `netpollblock` keeps its states in one word too).
 //!
+//! Two more bits, READ_CLOSED and WRITE_CLOSED, record that the last event said the peer shut
+//! down or hung up. They matter for the third way to learn that a direction is not ready: a
+//! read (or write) on a stream socket that moved fewer bytes than asked emptied the queue, so
+//! [`ScheduledIo::clear_drained`] clears READY without the attempt that would say
+//! `WouldBlock`, unless the direction is closed: then the data came with the end-of-file, whose
+//! edge has passed, and the next read must return `Ok(0)` rather than wait. A clear after
+//! `WouldBlock` clears the CLOSED bit too, so a stale one (from a late event for a descriptor
+//! that used the cell before) costs one attempt, like any spurious readiness.
+//!
 //! The poller wakes *every* waiter of a direction: they retry, and those that lose the race for
 //! the data queue again. The common case is one reader and one writer per socket.
 //!
@@ -39,9 +48,14 @@ const WRITE_READY: usize = 1 << 1;
 const READ_WAITING: usize = 1 << 2;
 /// A waiter is queued for writing.
 const WRITE_WAITING: usize = 1 << 3;
+/// The last read event said the peer closed its side (`EPOLLRDHUP`, `EPOLLHUP`): reads will
+/// not block, however short the last one was. Set only together with READ_READY.
+const READ_CLOSED: usize = 1 << 4;
+/// The last write event said the connection hung up (`EPOLLHUP`).
+const WRITE_CLOSED: usize = 1 << 5;
 /// One event, in the tick counter that fills the rest of the word (wrapping is harmless: a
-/// clear would have to race exactly 2^60 events to be fooled).
-const TICK: usize = 1 << 4;
+/// clear would have to race exactly 2^58 events to be fooled).
+const TICK: usize = 1 << 6;
 
 /// One direction of a descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +71,13 @@ impl Direction {
         match self {
             Direction::Read => READ_READY,
             Direction::Write => WRITE_READY,
+        }
+    }
+
+    fn closed_bit(self) -> usize {
+        match self {
+            Direction::Read => READ_CLOSED,
+            Direction::Write => WRITE_CLOSED,
         }
     }
 
@@ -122,23 +143,52 @@ impl ScheduledIo {
     /// unless an event arrived since `seen` (then the attempt must be repeated, and the bit
     /// stays).
     pub fn clear(&self, seen: ReadyEvent) {
+        let bits = seen.direction.ready_bit() | seen.direction.closed_bit();
         let _ = self
             .state
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
-                (state & !(TICK - 1) == seen.tick).then_some(state & !seen.direction.ready_bit())
+                (state & !(TICK - 1) == seen.tick).then_some(state & !bits)
+            });
+    }
+
+    /// Records that a transfer made after `seen` was shorter than asked, on a stream socket:
+    /// the receive queue was emptied (or the send buffer filled), so the direction is not ready
+    /// any more, unless an event arrived since `seen` or the last event said the peer closed
+    /// (then the next read returns end-of-file at once, with no event to announce it).
+    pub fn clear_drained(&self, seen: ReadyEvent) {
+        let (ready, closed) = (seen.direction.ready_bit(), seen.direction.closed_bit());
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                (state & !(TICK - 1) == seen.tick && state & closed == 0).then_some(state & !ready)
             });
     }
 
     /// The poller's side: an event made the given directions ready. Wakes their waiters.
+    /// (The netpoller uses [`ScheduledIo::set_events`]; this is its short form for models.)
+    #[cfg(loom)]
     pub fn set_ready(&self, read: bool, write: bool) {
+        self.set_events(read, write, false, false);
+    }
+
+    /// [`ScheduledIo::set_ready`], also recording whether the event said the peer closed its
+    /// side (`read_closed`) or the connection hung up (`write_closed`); a closed direction is
+    /// ready too.
+    pub fn set_events(&self, read: bool, write: bool, read_closed: bool, write_closed: bool) {
         let (mut ready, mut waiting) = (0, 0);
-        if read {
+        if read || read_closed {
             ready |= READ_READY;
             waiting |= READ_WAITING;
         }
-        if write {
+        if write || write_closed {
             ready |= WRITE_READY;
             waiting |= WRITE_WAITING;
+        }
+        if read_closed {
+            ready |= READ_CLOSED;
+        }
+        if write_closed {
+            ready |= WRITE_CLOSED;
         }
         if ready == 0 {
             return;

@@ -151,6 +151,31 @@ impl<T: AsRawFd> Source<T> {
         )
     }
 
+    /// [`Source::do_io`] for a read or write of `len` bytes on a *stream* socket. A transfer
+    /// shorter than asked (and not empty) emptied the receive queue or filled the send buffer,
+    /// so the direction is marked not ready at once, sparing the next call the attempt that
+    /// would only say `WouldBlock` (tokio's rule). The clear is tick-checked like the one after
+    /// `WouldBlock`: data that arrived since the attempt keeps the direction ready.
+    #[inline]
+    pub(crate) fn do_io_stream(
+        &self,
+        direction: Direction,
+        len: usize,
+        op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.io_loop(
+            direction,
+            || {
+                self.timeout(direction)
+                    .and_then(|t| Instant::now().checked_add(t))
+            },
+            || io::Error::from_raw_os_error(libc::EAGAIN),
+            None,
+            |&n: &usize| n > 0 && n < len,
+            op,
+        )
+    }
+
     /// [`Source::do_io`] for an operation whose readiness the kernel does not report usefully:
     /// after a `WouldBlock`, the attempt is repeated after sleeping `every` (or less, to meet
     /// the deadline), whatever the netpoller says meanwhile.
@@ -174,6 +199,7 @@ impl<T: AsRawFd> Source<T> {
             },
             || io::Error::from_raw_os_error(libc::EAGAIN),
             Some(every),
+            |_| false,
             op,
         )
     }
@@ -187,11 +213,13 @@ impl<T: AsRawFd> Source<T> {
         timed_out: impl FnOnce() -> io::Error,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.io_loop(direction, deadline, timed_out, None, op)
+        self.io_loop(direction, deadline, timed_out, None, |_| false, op)
     }
 
-    /// The loop of [`Source::do_io_until`] and [`Source::do_io_retrying`] (`retry_every`: sleep
-    /// that long between attempts instead of waiting for readiness).
+    /// The loop of [`Source::do_io_until`], [`Source::do_io_stream`] and
+    /// [`Source::do_io_retrying`] (`retry_every`: sleep that long between attempts instead of
+    /// waiting for readiness; `drained`: whether a successful result shows that the direction
+    /// is not ready any more).
     ///
     /// The deadline is checked after every attempt that would block, not only when a wait
     /// times out: on a plain thread `poll(2)` can report the descriptor ready while the attempt
@@ -203,6 +231,7 @@ impl<T: AsRawFd> Source<T> {
         deadline: impl FnOnce() -> Option<Instant>,
         timed_out: impl FnOnce() -> io::Error,
         retry_every: Option<Duration>,
+        drained: impl FnOnce(&R) -> bool,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
         let in_coroutine = current_task().is_some();
@@ -225,6 +254,14 @@ impl<T: AsRawFd> Source<T> {
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Ok(value) => {
+                        if let (Some(cell), Some(seen)) = (cell, seen) {
+                            if drained(&value) {
+                                cell.clear_drained(seen);
+                            }
+                        }
+                        return Ok(value);
+                    }
                     result => return result,
                 }
             }

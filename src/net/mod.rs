@@ -82,6 +82,11 @@ macro_rules! forward_read_write {
 }
 use forward_read_write;
 
+/// The bytes a vectored read or write asks for.
+pub(crate) fn total_len<B: std::ops::Deref<Target = [u8]>>(bufs: &[B]) -> usize {
+    bufs.iter().map(|buf| buf.len()).sum()
+}
+
 /// The descriptor conversions of a socket type `$ty` wrapping `$inner` (built by `$ctor` from a
 /// non-blocking `$inner`), whose std counterpart is `$std`.
 macro_rules! fd_conversions {

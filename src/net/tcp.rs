@@ -266,23 +266,29 @@ impl TcpStream {
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.do_io(Direction::Read, |mut s| s.read(buf))
+        self.source
+            .do_io_stream(Direction::Read, buf.len(), |mut s| s.read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.source
-            .do_io(Direction::Read, |mut s| s.read_vectored(bufs))
+            .do_io_stream(Direction::Read, super::total_len(bufs), |mut s| {
+                s.read_vectored(bufs)
+            })
     }
 }
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.source.do_io(Direction::Write, |mut s| s.write(buf))
+        self.source
+            .do_io_stream(Direction::Write, buf.len(), |mut s| s.write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.source
-            .do_io(Direction::Write, |mut s| s.write_vectored(bufs))
+            .do_io_stream(Direction::Write, super::total_len(bufs), |mut s| {
+                s.write_vectored(bufs)
+            })
     }
 
     fn flush(&mut self) -> io::Result<()> {
