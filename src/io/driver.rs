@@ -17,8 +17,8 @@
 //!
 //! * every 61st scheduling tick (with the global-queue check), so a busy worker still sees the
 //!   network;
-//! * when the worker has run out of work, before it spins, and while it spins;
-//! * just before it goes to sleep.
+//! * when the worker has run out of work, before it spins;
+//! * when the spin ends, just before it goes to sleep.
 //!
 //! Meanwhile the poller thread sleeps on its parker, waking once per [`BACKSTOP`] (or for the
 //! next timer) to poll without blocking itself, in case every awake worker is stuck in one long

@@ -14,8 +14,8 @@
 //!    after [`RUNNEXT_STEAL_AFTER`];
 //! 6. sleep, following the idle protocol of `idle.rs`.
 //!
-//! The network is polled (without blocking) with step 1, before step 5, while spinning, and
-//! before sleeping; coroutines whose sockets are ready join the local queue (see
+//! The network is polled (without blocking) with step 1, before step 5, and at the end of the
+//! spin, before sleeping; coroutines whose sockets are ready join the local queue (see
 //! `io/driver.rs`, "Who polls").
 //!
 //! The worker never touches anything thread-local that a coroutine could have cached: the
@@ -236,12 +236,13 @@ impl Worker {
             if let Some(task) = self.take_global() {
                 return Some(task);
             }
-            if self.poll_network() {
-                if let Some(task) = self.local.queue.pop() {
-                    return Some(task);
-                }
-            }
             if spun >= SPIN_TIME {
+                // The network was polled just before the spin began; once more before giving
+                // up (a poll per round would be a system call per round, on cores that a
+                // client sharing the machine may need).
+                if self.poll_network() {
+                    return self.local.queue.pop();
+                }
                 return None;
             }
             for _ in 0..pause {
