@@ -99,6 +99,12 @@ pub(crate) struct Task {
     cancel_deferred: Cell<u32>,
     /// A shutdown arrived inside such a section and is raised when the section ends.
     cancel_pending: Cell<bool>,
+    /// Timers this coroutine has armed (its own stack only): numbers them, from 1.
+    pub(crate) timers_armed: Cell<u64>,
+    /// The number of this coroutine's last timer that fired, set by the firing thread after
+    /// it took the timer out of the wheel: a timer that finds its number here has nothing left
+    /// to remove (`time::Timer`'s drop skips the wheel's lock).
+    pub(crate) timer_fired: std::sync::atomic::AtomicU64,
 }
 
 // SAFETY: the fields that are not thread-safe by themselves (`coro`, `yielder`, `locals`,
@@ -161,6 +167,8 @@ impl Task {
             last_worker: Cell::new(usize::MAX),
             cancel_deferred: Cell::new(0),
             cancel_pending: Cell::new(false),
+            timers_armed: Cell::new(0),
+            timer_fired: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

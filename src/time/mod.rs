@@ -24,6 +24,8 @@ pub(crate) mod wheel;
 use crate::coroutine::current_task;
 use crate::join::Waiter;
 use parking_lot::Mutex;
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 use wheel::{TimerKey, Wheel};
@@ -51,8 +53,15 @@ fn instant_of(tick: u64) -> Option<Instant> {
     origin().checked_add(Duration::from_millis(tick))
 }
 
+/// A wheel entry: who to wake, and the timer's number among its coroutine's timers (0 for a
+/// thread), so that the coroutine can tell that its timer fired without taking the lock.
+struct Entry {
+    waiter: Waiter,
+    number: u64,
+}
+
 struct Timers {
-    wheel: Wheel<Waiter>,
+    wheel: Wheel<Entry>,
     /// The tick by which the netpoller will process timers again without being told
     /// (`u64::MAX`: it sleeps until an event).
     wake_at: u64,
@@ -71,6 +80,10 @@ fn timers() -> &'static Mutex<Timers> {
 /// A pending timer, removed from the wheel when dropped (if it has not fired).
 pub(crate) struct Timer {
     key: TimerKey,
+    /// Its number among its coroutine's timers (see `Task::timer_fired`); 0 on a thread.
+    number: u64,
+    /// Dropped on the coroutine (or thread) that armed it, which `number` refers to.
+    _not_send: PhantomData<*const ()>,
 }
 
 impl Timer {
@@ -78,13 +91,18 @@ impl Timer {
     /// wake is an unpark, so it may also end a later, unrelated park: the waiter re-checks its
     /// condition, as with every park.
     pub(crate) fn for_current(deadline: Instant) -> Timer {
-        Timer::new(deadline, Waiter::current())
+        let number = current_task().map_or(0, |task| {
+            let number = task.timers_armed.get() + 1;
+            task.timers_armed.set(number);
+            number
+        });
+        Timer::new(deadline, Waiter::current(), number)
     }
 
-    fn new(deadline: Instant, waiter: Waiter) -> Timer {
+    fn new(deadline: Instant, waiter: Waiter, number: u64) -> Timer {
         let when = tick_at_or_after(deadline);
         let mut timers = timers().lock();
-        let key = timers.wheel.insert(when, waiter);
+        let key = timers.wheel.insert(when, Entry { waiter, number });
         let tell_poller = when < timers.wake_at;
         if tell_poller {
             timers.wake_at = when;
@@ -93,14 +111,24 @@ impl Timer {
         if tell_poller {
             crate::io::driver::driver().unpark();
         }
-        Timer { key }
+        Timer {
+            key,
+            number,
+            _not_send: PhantomData,
+        }
     }
 }
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        let waiter = timers().lock().wheel.remove(self.key);
-        drop(waiter); // outside the lock
+        if self.number != 0
+            && current_task()
+                .is_some_and(|task| task.timer_fired.load(Ordering::Acquire) == self.number)
+        {
+            return; // fired: the poller took it out of the wheel already
+        }
+        let entry = timers().lock().wheel.remove(self.key);
+        drop(entry); // outside the lock
     }
 }
 
@@ -110,7 +138,15 @@ pub(crate) fn process(fired: &mut Vec<Waiter>) -> Option<Duration> {
     let now = tick_now();
     let next = {
         let mut timers = timers().lock();
-        timers.wheel.advance(now, |waiter| fired.push(waiter));
+        timers.wheel.advance(now, |Entry { waiter, number }| {
+            if let Waiter::Coroutine(coroutine) = &waiter {
+                // Out of the wheel (under the lock) before the mark: a drop that sees the
+                // mark has nothing to remove; one that does not takes the lock and finds
+                // nothing.
+                coroutine.task.timer_fired.store(number, Ordering::Release);
+            }
+            fired.push(waiter);
+        });
         let next = timers.wheel.next_expiration();
         timers.wake_at = next.unwrap_or(u64::MAX);
         next
@@ -229,7 +265,7 @@ mod tests {
         let far = Instant::now() + Duration::from_secs(3600);
         let waiter = Waiter::Thread(std::thread::current());
         let timers: Vec<Timer> = (0..1_000_000u64)
-            .map(|i| Timer::new(far + Duration::from_millis(i % 100_000), waiter.clone()))
+            .map(|i| Timer::new(far + Duration::from_millis(i % 100_000), waiter.clone(), 0))
             .collect();
         assert!(pending() >= 1_000_000);
         drop(timers); // each removed: none of them will ever wake this thread
