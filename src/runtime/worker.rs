@@ -40,8 +40,10 @@ const GLOBAL_QUEUE_INTERVAL: u32 = 61;
 const MAX_RUNNEXT_STREAK: u32 = 3;
 /// How long a spinning worker looks for work before it goes to sleep. Long enough to bridge the
 /// gaps of a steady stream of submissions (a spawn every few hundred ns from one thread), so the
-/// submitter does not pay a futex wake for each of them; short enough to be noise when idle.
-const SPIN_TIME: Duration = Duration::from_micros(50);
+/// submitter does not pay a futex wake for each of them; short enough not to take the core from
+/// a process sharing the machine (50 µs cost http_hello, with wrk on the same two cores, 10% of
+/// its throughput; the scheduler benchmarks did not change between 10 and 50).
+const SPIN_TIME: Duration = Duration::from_micros(10);
 /// Spinning this long before run-next slots may be stolen too.
 const RUNNEXT_STEAL_AFTER: Duration = Duration::from_micros(5);
 /// How long an idle spare M waits for work before it hands its P back and exits.
