@@ -23,16 +23,8 @@ fn echo_server(listener: TcpListener, connections: usize) -> corun::JoinHandle<(
     corun::spawn(move || {
         let mut handles = Vec::new();
         for _ in 0..connections {
-            let (mut stream, _) = listener.accept().unwrap();
-            handles.push(corun::spawn(move || {
-                let mut buf = vec![0; 16 * 1024];
-                loop {
-                    match stream.read(&mut buf).unwrap() {
-                        0 => break,
-                        n => stream.write_all(&buf[..n]).unwrap(),
-                    }
-                }
-            }));
+            let (stream, _) = listener.accept().unwrap();
+            handles.push(corun::spawn(move || common::echo_until_eof(stream)));
         }
         handles.into_iter().for_each(|h| h.join().unwrap());
     })

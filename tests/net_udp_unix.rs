@@ -231,16 +231,8 @@ fn unix_echo_server(listener: UnixListener, connections: usize) -> corun::JoinHa
     corun::spawn(move || {
         let mut handles = Vec::new();
         for stream in listener.incoming().take(connections) {
-            let mut stream = stream.unwrap();
-            handles.push(corun::spawn(move || {
-                let mut buf = vec![0; 16 * 1024];
-                loop {
-                    match stream.read(&mut buf).unwrap() {
-                        0 => break,
-                        n => stream.write_all(&buf[..n]).unwrap(),
-                    }
-                }
-            }));
+            let stream = stream.unwrap();
+            handles.push(corun::spawn(move || common::echo_until_eof(stream)));
         }
         handles.into_iter().for_each(|h| h.join().unwrap());
     })

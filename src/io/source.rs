@@ -21,6 +21,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// What a timed-out call reports: `EAGAIN`, as the kernel does for an expired `SO_RCVTIMEO`.
+fn timed_out() -> io::Error {
+    io::Error::from_raw_os_error(libc::EAGAIN)
+}
+
 /// An I/O object that parks coroutines instead of blocking threads.
 pub(crate) struct Source<T: AsRawFd> {
     inner: ManuallyDrop<T>,
@@ -131,6 +136,12 @@ impl<T: AsRawFd> Source<T> {
             .map_err(io::Error::from_raw_os_error)
     }
 
+    /// When a call in `direction` that starts waiting now times out (its timeout from now).
+    fn deadline(&self, direction: Direction) -> Option<Instant> {
+        self.timeout(direction)
+            .and_then(|t| Instant::now().checked_add(t))
+    }
+
     /// Runs `op` until it does not fail with `WouldBlock`, waiting for `direction` between
     /// attempts, and for no longer than the direction's timeout in total (then: `WouldBlock`,
     /// as the kernel reports an expired `SO_RCVTIMEO`). `Interrupted` is retried.
@@ -140,15 +151,7 @@ impl<T: AsRawFd> Source<T> {
         direction: Direction,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.do_io_until(
-            direction,
-            || {
-                self.timeout(direction)
-                    .and_then(|t| Instant::now().checked_add(t))
-            },
-            || io::Error::from_raw_os_error(libc::EAGAIN),
-            op,
-        )
+        self.do_io_until(direction, || self.deadline(direction), timed_out, op)
     }
 
     /// [`Source::do_io`] for a read or write of `len` bytes on a *stream* socket. A transfer
@@ -165,11 +168,8 @@ impl<T: AsRawFd> Source<T> {
     ) -> io::Result<usize> {
         self.io_loop(
             direction,
-            || {
-                self.timeout(direction)
-                    .and_then(|t| Instant::now().checked_add(t))
-            },
-            || io::Error::from_raw_os_error(libc::EAGAIN),
+            || self.deadline(direction),
+            timed_out,
             None,
             |&n: &usize| n > 0 && n < len,
             op,
@@ -193,11 +193,8 @@ impl<T: AsRawFd> Source<T> {
     ) -> io::Result<R> {
         self.io_loop(
             direction,
-            || {
-                self.timeout(direction)
-                    .and_then(|t| Instant::now().checked_add(t))
-            },
-            || io::Error::from_raw_os_error(libc::EAGAIN),
+            || self.deadline(direction),
+            timed_out,
             Some(every),
             |_| false,
             op,

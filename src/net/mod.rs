@@ -52,9 +52,54 @@ fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// `Read` and `Write` for a socket type, by way of its `&Type` implementations.
-macro_rules! forward_read_write {
+/// `Read` and `Write` for a stream socket type `$ty` and for `&$ty` (as std has both), over
+/// `self.source`: a transfer shorter than asked marks the direction not ready
+/// (`Source::do_io_stream`).
+macro_rules! stream_read_write {
     ($ty:ty) => {
+        impl std::io::Read for &$ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.source.do_io_stream(
+                    crate::io::readiness::Direction::Read,
+                    buf.len(),
+                    |mut s| std::io::Read::read(&mut s, buf),
+                )
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.source.do_io_stream(
+                    crate::io::readiness::Direction::Read,
+                    crate::net::total_len(bufs),
+                    |mut s| std::io::Read::read_vectored(&mut s, bufs),
+                )
+            }
+        }
+
+        impl std::io::Write for &$ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.source.do_io_stream(
+                    crate::io::readiness::Direction::Write,
+                    buf.len(),
+                    |mut s| std::io::Write::write(&mut s, buf),
+                )
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.source.do_io_stream(
+                    crate::io::readiness::Direction::Write,
+                    crate::net::total_len(bufs),
+                    |mut s| std::io::Write::write_vectored(&mut s, bufs),
+                )
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
         impl std::io::Read for $ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
                 (&*self).read(buf)
@@ -80,7 +125,50 @@ macro_rules! forward_read_write {
         }
     };
 }
-use forward_read_write;
+use stream_read_write;
+
+/// The timeout and blocking-mode methods of a socket type whose `Source` is `self.source`, as
+/// std's stream and datagram types have them (invoked inside the type's `impl` block).
+macro_rules! timeout_methods {
+    () => {
+        /// Sets the read timeout: a read or receive that waits longer fails with `WouldBlock`,
+        /// as std's does on Unix. `None` waits for ever; a zero duration is an error.
+        pub fn set_read_timeout(&self, dur: Option<std::time::Duration>) -> std::io::Result<()> {
+            self.source
+                .set_timeout(crate::io::readiness::Direction::Read, dur)
+        }
+
+        /// Sets the write timeout: a write or send that waits longer fails with `WouldBlock`.
+        /// `None` waits for ever; a zero duration is an error.
+        pub fn set_write_timeout(&self, dur: Option<std::time::Duration>) -> std::io::Result<()> {
+            self.source
+                .set_timeout(crate::io::readiness::Direction::Write, dur)
+        }
+
+        /// The read timeout.
+        pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+            Ok(self.source.timeout(crate::io::readiness::Direction::Read))
+        }
+
+        /// The write timeout.
+        pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+            Ok(self.source.timeout(crate::io::readiness::Direction::Write))
+        }
+
+        /// Makes reads and writes return `WouldBlock` instead of waiting (the descriptor is
+        /// non-blocking in any case; this sets how this handle behaves).
+        pub fn set_nonblocking(&self, nonblocking: bool) -> std::io::Result<()> {
+            self.source.set_nonblocking(nonblocking);
+            Ok(())
+        }
+
+        /// Takes the pending error of the socket (`SO_ERROR`).
+        pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+            self.source.get_ref().take_error()
+        }
+    };
+}
+use timeout_methods;
 
 /// The bytes a vectored read or write asks for.
 pub(crate) fn total_len<B: std::ops::Deref<Target = [u8]>>(bufs: &[B]) -> usize {

@@ -4,7 +4,7 @@ use super::addr::{each_addr, ToSocketAddrs};
 use crate::io::readiness::Direction;
 use crate::io::source::Source;
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -205,26 +205,7 @@ impl TcpStream {
         Ok(clone)
     }
 
-    /// Sets the read timeout: a read that waits longer fails with `WouldBlock`, as std's does
-    /// on Unix. `None` waits for ever; a zero duration is an error.
-    pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Read, dur)
-    }
-
-    /// Sets the write timeout: a write that waits longer fails with `WouldBlock`.
-    pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Write, dur)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Write))
-    }
+    super::timeout_methods!();
 
     /// Reads without removing the data from the queue, waiting until some is there.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -250,53 +231,9 @@ impl TcpStream {
     pub fn ttl(&self) -> io::Result<u32> {
         self.source.get_ref().ttl()
     }
-
-    /// Takes the pending error of the socket (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.source.get_ref().take_error()
-    }
-
-    /// Makes reads and writes return `WouldBlock` instead of waiting (the descriptor is
-    /// non-blocking in any case; this sets how this handle behaves).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
 }
 
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source
-            .do_io_stream(Direction::Read, buf.len(), |mut s| s.read(buf))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.source
-            .do_io_stream(Direction::Read, super::total_len(bufs), |mut s| {
-                s.read_vectored(bufs)
-            })
-    }
-}
-
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.source
-            .do_io_stream(Direction::Write, buf.len(), |mut s| s.write(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.source
-            .do_io_stream(Direction::Write, super::total_len(bufs), |mut s| {
-                s.write_vectored(bufs)
-            })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-super::forward_read_write!(TcpStream);
+super::stream_read_write!(TcpStream);
 super::fd_conversions!(
     TcpStream,
     std::net::TcpStream,

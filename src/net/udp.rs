@@ -6,7 +6,6 @@ use crate::io::source::Source;
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::Duration;
 
 /// A UDP socket: `std::net::UdpSocket`, except that sends and receives park the calling
 /// coroutine, not its thread. On a plain thread it blocks the thread, as std's does.
@@ -90,27 +89,7 @@ impl UdpSocket {
         Ok(clone)
     }
 
-    /// Sets the read timeout: a receive that waits longer fails with `WouldBlock`, as std's
-    /// does on Unix. `None` waits for ever; a zero duration is an error.
-    pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Read, dur)
-    }
-
-    /// Sets the write timeout: a send that waits longer fails with `WouldBlock`. `None` waits
-    /// for ever; a zero duration is an error.
-    pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Write, dur)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Write))
-    }
+    super::timeout_methods!();
 
     /// Sets `SO_BROADCAST`: whether the socket may send to a broadcast address.
     pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {
@@ -201,11 +180,6 @@ impl UdpSocket {
             .leave_multicast_v6(multiaddr, interface)
     }
 
-    /// Takes the pending error of the socket (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.source.get_ref().take_error()
-    }
-
     /// Connects the socket to a remote address (each address in turn, until one works): `send`
     /// and `recv` then go to and come from that address only. It does not wait for anything
     /// (UDP has no handshake).
@@ -228,13 +202,6 @@ impl UdpSocket {
     /// Like [`recv`](UdpSocket::recv), but leaves the datagram in the queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.source.do_io(Direction::Read, |s| s.peek(buf))
-    }
-
-    /// Makes sends and receives return `WouldBlock` instead of waiting (the descriptor is
-    /// non-blocking in any case; this sets how this handle behaves).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
     }
 }
 

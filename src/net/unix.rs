@@ -18,7 +18,7 @@ use crate::io::readiness::Direction;
 use crate::io::source::Source;
 use std::ffi::OsStr;
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd};
 use std::os::linux::net::SocketAddrExt;
@@ -336,39 +336,7 @@ impl UnixStream {
         self.source.get_ref().peer_addr()
     }
 
-    /// Sets the read timeout: a read that waits longer fails with `WouldBlock`, as std's does
-    /// on Unix. `None` waits for ever; a zero duration is an error.
-    pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Read, dur)
-    }
-
-    /// Sets the write timeout: a write that waits longer fails with `WouldBlock`. `None` waits
-    /// for ever; a zero duration is an error.
-    pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Write, dur)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Write))
-    }
-
-    /// Makes reads and writes return `WouldBlock` instead of waiting (the descriptor is
-    /// non-blocking in any case; this sets how this handle behaves).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
-    /// Takes the pending error of the socket (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.source.get_ref().take_error()
-    }
+    super::timeout_methods!();
 
     /// Shuts down the read half, the write half, or both. Coroutines blocked on the connection
     /// wake up (a read then returns `Ok(0)`).
@@ -379,38 +347,6 @@ impl UnixStream {
     /// Reads without removing the data from the queue, waiting until some is there.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.source.do_io(Direction::Read, |s| peek(s.as_fd(), buf))
-    }
-}
-
-impl Read for &UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source
-            .do_io_stream(Direction::Read, buf.len(), |mut s| s.read(buf))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.source
-            .do_io_stream(Direction::Read, super::total_len(bufs), |mut s| {
-                s.read_vectored(bufs)
-            })
-    }
-}
-
-impl Write for &UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.source
-            .do_io_stream(Direction::Write, buf.len(), |mut s| s.write(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.source
-            .do_io_stream(Direction::Write, super::total_len(bufs), |mut s| {
-                s.write_vectored(bufs)
-            })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -545,39 +481,7 @@ impl UnixDatagram {
             .do_io_retrying(Direction::Write, RETRY, |s| s.send(buf))
     }
 
-    /// Sets the read timeout: a receive that waits longer fails with `WouldBlock`, as std's
-    /// does on Unix. `None` waits for ever; a zero duration is an error.
-    pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Read, dur)
-    }
-
-    /// Sets the write timeout: a send that waits longer fails with `WouldBlock`. `None` waits
-    /// for ever; a zero duration is an error.
-    pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.source.set_timeout(Direction::Write, dur)
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.source.timeout(Direction::Write))
-    }
-
-    /// Makes sends and receives return `WouldBlock` instead of waiting (the descriptor is
-    /// non-blocking in any case; this sets how this handle behaves).
-    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.source.set_nonblocking(nonblocking);
-        Ok(())
-    }
-
-    /// Takes the pending error of the socket (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.source.get_ref().take_error()
-    }
+    super::timeout_methods!();
 
     /// Shuts down the read half, the write half, or both. Coroutines blocked in a receive on
     /// this socket wake up (the receive then returns `Ok(0)`).
@@ -586,7 +490,7 @@ impl UnixDatagram {
     }
 }
 
-super::forward_read_write!(UnixStream);
+super::stream_read_write!(UnixStream);
 super::fd_conversions!(
     UnixStream,
     net::UnixStream,

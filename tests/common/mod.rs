@@ -101,3 +101,14 @@ pub fn resident_bytes() -> usize {
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * page.max(4096) as usize
 }
+
+/// Echoes what `stream` reads back to it until end-of-file (a test server's connection).
+pub fn echo_until_eof<S: std::io::Read + std::io::Write>(mut stream: S) {
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        match stream.read(&mut buf).unwrap() {
+            0 => break,
+            n => stream.write_all(&buf[..n]).unwrap(),
+        }
+    }
+}
