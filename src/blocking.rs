@@ -28,6 +28,7 @@ use crate::join::Waiter;
 use parking_lot::{Condvar, Mutex};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
+use std::io::Write as _;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -89,15 +90,19 @@ where
     };
     let job: Box<dyn FnOnce() + Send + '_> = Box::new(job);
     // SAFETY: the job borrows `f`'s captures and `slot`, which live until this function
-    // returns; it does not return before the job has set `done` (the loop below, which a
-    // shutdown cannot cut short: `without_cancellation`), and the job uses neither once it has
-    // set `done`. Extending the box's lifetime bound to `'static` is therefore never observed.
+    // returns or unwinds. It does not return before the job has set `done` (the loop below,
+    // which a shutdown cannot cut short: `without_cancellation`), and it does not unwind from
+    // the submission on (`AbortOnUnwind`: nothing there is meant to panic, and if something
+    // did, aborting is the sound way out). The job uses neither once it has set `done`. So
+    // extending the box's lifetime bound to `'static` is never observed.
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
     without_cancellation(|| {
+        let abort_on_unwind = AbortOnUnwind;
         pool().submit(job);
         while !slot.done.load(Ordering::Acquire) {
             crate::park();
         }
+        std::mem::forget(abort_on_unwind);
     });
     // SAFETY: `done` was observed with Acquire after the job's Release store, which follows its
     // write of `result`; the job is finished with the slot.
@@ -105,6 +110,20 @@ where
         Some(Ok(value)) => value,
         Some(Err(payload)) => panic::resume_unwind(payload),
         None => unreachable!("a finished job stored its result"),
+    }
+}
+
+/// Aborts the process if dropped, i.e. if the caller of `blocking` unwinds while its job may
+/// still run and use its stack (forgotten on the normal path).
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "corun: a coroutine unwound while its blocking job could still use its stack; aborting"
+        );
+        std::process::abort();
     }
 }
 
@@ -192,7 +211,12 @@ impl Pool {
             let mut state = self.state.lock();
             state.threads -= 1;
             if state.threads == 0 {
-                eprintln!("corun: cannot start a blocking-pool thread ({error}); running inline");
+                // Not `eprintln!`, which panics if stderr is gone: the caller's stack is
+                // borrowed by a queued job, so nothing here may unwind.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "corun: cannot start a blocking-pool thread ({error}); running inline"
+                );
                 while let Some(job) = state.queue.pop_front() {
                     drop(state);
                     job();
@@ -208,14 +232,10 @@ impl Pool {
         loop {
             while let Some(job) = state.queue.pop_front() {
                 drop(state);
-                // Jobs catch their own panics (see `blocking`); one that escapes is a bug in
-                // the job, and the thread's count must still go down.
-                let outcome = panic::catch_unwind(AssertUnwindSafe(job));
+                // Jobs catch their own panics (see `blocking`); should one escape, the thread
+                // carries on, so the jobs queued behind it are not stranded.
+                let _ = panic::catch_unwind(AssertUnwindSafe(job));
                 state = self.state.lock();
-                if outcome.is_err() {
-                    state.threads -= 1;
-                    return;
-                }
             }
             state.idle += 1;
             loop {

@@ -234,3 +234,42 @@ fn shutdown_unwinds_coroutines_parked_in_accept_read_and_sleep() {
         assert_eq!(dropped.load(Ordering::SeqCst), 3, "every coroutine unwound");
     });
 }
+
+/// A vectored read with more buffers than the kernel takes at once (`IOV_MAX`, 1024) is short
+/// with data still queued; the next call must not wait for an edge that already came.
+#[test]
+fn a_vectored_read_over_iov_max_does_not_lose_the_rest() {
+    within(SHORT, || {
+        let rt = runtime(1);
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let writer = corun::spawn(move || {
+                let (mut stream, _) = listener.accept().unwrap();
+                stream.write_all(b"x").unwrap();
+                corun::sleep(Duration::from_millis(50)); // the reader registers and waits
+                stream.write_all(&[7u8; 1999]).unwrap();
+                stream
+            });
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut first = [0u8; 1];
+            stream.read_exact(&mut first).unwrap();
+            let mut store = vec![[0u8; 1]; 1999];
+            let mut total = 0;
+            while total < 1999 {
+                let mut bufs: Vec<_> = store[total..]
+                    .iter_mut()
+                    .map(|b| std::io::IoSliceMut::new(&mut b[..]))
+                    .collect();
+                total += stream
+                    .read_vectored(&mut bufs)
+                    .unwrap_or_else(|e| panic!("after {total} bytes: {e}"));
+            }
+            assert!(store.iter().all(|b| b[0] == 7));
+            drop(writer.join().unwrap());
+        });
+    });
+}

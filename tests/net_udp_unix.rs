@@ -706,3 +706,118 @@ fn conversions_to_and_from_std_and_descriptors() {
         });
     });
 }
+
+/// A Unix stream read stops after a message that carried descriptors, with data still queued:
+/// a read shorter than its buffer does not mean the queue is empty there, and the next read
+/// must not wait for an edge that already came.
+#[test]
+fn a_unix_read_cut_short_by_a_descriptor_does_not_lose_the_rest() {
+    within(SHORT, || {
+        let rt = runtime(1);
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let a = UnixStream::from(std::os::fd::OwnedFd::from(a));
+        let reader = rt.spawn(move || {
+            let mut a = a;
+            a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut one = [0u8; 1];
+            a.read_exact(&mut one).unwrap(); // registered with the netpoller by now
+            let mut got = Vec::new();
+            let mut buf = [0u8; 100];
+            while got.len() < 20 {
+                let n = a.read(&mut buf).unwrap();
+                assert!(n > 0, "end-of-file after {} bytes", got.len());
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        let mut b = b;
+        b.write_all(b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let data = [1u8; 10];
+        let mut iov = libc::iovec {
+            iov_base: data.as_ptr() as *mut libc::c_void,
+            iov_len: data.len(),
+        };
+        let mut control = [0u64; 8];
+        // SAFETY: an all-zero `msghdr` is valid; the pointers set below point at `iov`,
+        // `control` and `data`, which outlive the `sendmsg` call, and the control message is
+        // written within `control` (CMSG_SPACE(4) bytes of its 64).
+        let sent = unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(4) as _;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(4) as _;
+            *(libc::CMSG_DATA(cmsg) as *mut i32) = b.as_raw_fd();
+            libc::sendmsg(b.as_raw_fd(), &msg, 0)
+        };
+        assert_eq!(sent, 10);
+        b.write_all(&[2u8; 10]).unwrap();
+        let got = reader.join().unwrap();
+        assert_eq!(got, [[1u8; 10], [2u8; 10]].concat());
+    });
+}
+
+/// A handle in non-blocking mode attempts its call even when its readiness cell has not heard
+/// of the data yet: a caller that learned readiness elsewhere (here its own `poll(2)`, which
+/// blocks the worker so that nobody harvests events meanwhile) gets the data, not a
+/// `WouldBlock` from a stale cell.
+#[test]
+fn a_non_blocking_read_after_the_callers_own_poll_finds_the_data() {
+    within(SHORT, || {
+        let rt = runtime(1);
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let a = UnixStream::from(std::os::fd::OwnedFd::from(a));
+        let reader = rt.spawn(move || {
+            let mut a = a;
+            let mut one = [0u8; 1];
+            a.read_exact(&mut one).unwrap(); // registered, and the cell still says ready
+            let mut buf = [0u8; 8];
+            assert_eq!(a.read(&mut buf).unwrap(), 2);
+            a.set_nonblocking(true).unwrap();
+            let (mut stale, mut received) = (0, 0);
+            while received < 20 {
+                let mut pollfd = libc::pollfd {
+                    fd: a.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid, exclusively borrowed `pollfd`, and a count of 1.
+                assert_eq!(unsafe { libc::poll(&mut pollfd, 1, 10_000) }, 1);
+                // The first read after `poll` must find the data; then read until
+                // `WouldBlock`, which tells the cell "not ready" before the next round.
+                match a.read(&mut buf) {
+                    Ok(n) => received += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => stale += 1,
+                    Err(e) => panic!("{e}"),
+                }
+                loop {
+                    match a.read(&mut buf) {
+                        Ok(n) => received += n,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            stale
+        });
+        let mut b = b;
+        b.write_all(b"x").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        b.write_all(b"yz").unwrap();
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(5));
+            b.write_all(b"q").unwrap();
+        }
+        assert_eq!(
+            reader.join().unwrap(),
+            0,
+            "reads answered WouldBlock after poll"
+        );
+    });
+}

@@ -100,13 +100,13 @@ fn world() -> Arc<World> {
     })
 }
 
-/// One awake worker goes to sleep while an event arrives: the worker takes it, or the poller
+/// The only worker goes to sleep while an event arrives: the worker takes it, or the poller
 /// (blocked in `epoll_wait`, or parked and sent back by the worker's unpark) does.
 #[test]
-fn an_event_is_taken_when_the_last_worker_sleeps() {
+fn an_event_is_taken_when_the_only_worker_sleeps() {
     loom::model(|| {
         let world = world();
-        world.pollers.worker_awake();
+        world.pollers.worker_started();
         let poller_thread = {
             let world = world.clone();
             thread::spawn(move || poller(&world))
@@ -125,14 +125,14 @@ fn an_event_is_taken_when_the_last_worker_sleeps() {
     });
 }
 
-/// Two workers go to sleep in either order while an event arrives: only the last one's unpark
-/// matters, and it is not lost.
+/// Two workers go to sleep in either order while an event arrives: the first one to sleep
+/// sends the poller to `epoll_wait`, and its unpark is not lost.
 #[test]
 fn an_event_is_taken_when_two_workers_sleep() {
     loom::model(|| {
         let world = world();
-        world.pollers.worker_awake();
-        world.pollers.worker_awake();
+        world.pollers.worker_started();
+        world.pollers.worker_started();
         let poller_thread = {
             let world = world.clone();
             thread::spawn(move || poller(&world))
@@ -145,6 +145,36 @@ fn an_event_is_taken_when_two_workers_sleep() {
         world.epoll.arrive();
         worker_goes_to_sleep(&world, poller_thread.thread());
         other.join().unwrap();
+        world.epoll.arrive();
+        poller_thread.join().unwrap();
+        assert!(world.taken.load(Ordering::SeqCst));
+    });
+}
+
+/// One worker exits while the other goes to sleep, in either order, with an event arriving:
+/// whichever of them changes the poller's mode unparks it.
+#[test]
+fn an_event_is_taken_when_a_worker_exits_and_the_other_sleeps() {
+    loom::model(|| {
+        let world = world();
+        world.pollers.worker_started();
+        world.pollers.worker_started();
+        let poller_thread = {
+            let world = world.clone();
+            thread::spawn(move || poller(&world))
+        };
+        let exiting = {
+            let world = world.clone();
+            let poller = poller_thread.thread().clone();
+            thread::spawn(move || {
+                if world.pollers.worker_exited() {
+                    poller.unpark();
+                }
+            })
+        };
+        world.epoll.arrive();
+        worker_goes_to_sleep(&world, poller_thread.thread());
+        exiting.join().unwrap();
         world.epoll.arrive();
         poller_thread.join().unwrap();
         assert!(world.taken.load(Ordering::SeqCst));

@@ -10,20 +10,19 @@
 //!
 //! A thread blocked in `epoll_wait` is woken by the kernel for every event, which on a busy
 //! server means a context switch per packet, on a machine whose cores the workers already fill.
-//! So the poller thread blocks in `epoll_wait` only while no worker is awake; while some are
-//! (`pollers.rs` counts them, across every runtime, and argues the hand-over), the *workers*
-//! harvest events themselves, with a non-blocking `epoll_wait`, at the points where Go's
-//! `findRunnable` polls:
+//! So while every worker is awake, the *workers* harvest events themselves, with a
+//! non-blocking `epoll_wait`, at the points where Go's `findRunnable` polls:
 //!
 //! * every 61st scheduling tick (with the global-queue check), so a busy worker still sees the
 //!   network;
 //! * when the worker has run out of work, before it spins;
-//! * when the spin ends, just before it goes to sleep.
+//! * when the spin ends, just before it goes to sleep;
 //!
-//! Meanwhile the poller thread sleeps on its parker, waking once per [`BACKSTOP`] (or for the
-//! next timer) to poll without blocking itself, in case every awake worker is stuck in one long
-//! coroutine. The last worker to go to sleep unparks it, and it goes back to blocking in
-//! `epoll_wait`.
+//! and the poller thread sleeps on its parker, waking once per [`BACKSTOP`] (or for the next
+//! timer) to poll without blocking itself. As soon as one worker sleeps (or none exists), the
+//! poller blocks in `epoll_wait` again, as Go's idle M does: an awake worker may be stuck in a
+//! long coroutine, and a sleeping one should be woken for an event at once. `pollers.rs`
+//! counts the workers, across every runtime, and argues the hand-over.
 //!
 //! Several threads may be in `epoll_wait` on the one instance at once: the kernel hands each
 //! edge-triggered event to one of them. The poller thread's own wake-up (an eventfd) must not
@@ -48,7 +47,8 @@ use crate::join::Waiter;
 use mio::unix::SourceFd;
 use mio::{Interest, Poll, Registry, Token};
 use parking_lot::Mutex;
-use std::io;
+use std::io::{self, Write as _};
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, OnceLock};
@@ -64,7 +64,12 @@ const WORKER_EVENTS: usize = 128;
 /// How long the poller thread leaves the network to the workers before polling itself.
 const BACKSTOP: Duration = Duration::from_millis(10);
 
-/// Worker threads awake (across every runtime), each of which will poll again soon.
+/// The longest the poller blocks in one wait, in milliseconds, even with nothing to wait for.
+/// Nested epoll instances have had lost-wake-up bugs in the kernel; a poller that looks again
+/// every second survives one.
+const BLOCK_AT_MOST: libc::c_int = 1000;
+
+/// The workers awake and asleep, across every runtime (`pollers.rs`).
 static POLLERS: LazyLock<Pollers> = LazyLock::new(Pollers::new);
 
 /// Descriptors registered now: workers skip their polls (a system call each) while there are
@@ -82,7 +87,7 @@ pub(crate) struct Driver {
     outer: RawFd,
     /// An eventfd that [`Driver::unpark`] writes to interrupt the poller's blocking wait.
     wake: RawFd,
-    /// The poller thread, unparked when it should look at the awake workers or its timers again.
+    /// The poller thread, unparked when it should look at the workers or its timers again.
     thread: OnceLock<Thread>,
     /// Cells free for reuse (see the module docs: cells are never freed).
     free: Mutex<Vec<&'static ScheduledIo>>,
@@ -149,10 +154,15 @@ impl Driver {
     /// Registers `fd` for both directions, edge-triggered, once for its lifetime; returns its
     /// readiness cell. The caller must [`deregister`](Driver::deregister) it before closing it.
     pub(crate) fn register(&self, fd: RawFd) -> io::Result<&'static ScheduledIo> {
-        let io = self.free.lock().pop().unwrap_or_else(|| {
+        let io = match self.free.lock().pop() {
+            // A late event for its last descriptor may have set bits since it was freed.
+            Some(io) => {
+                io.reset();
+                io
+            }
             // Never freed: see the module docs.
-            Box::leak(Box::new(ScheduledIo::new()))
-        });
+            None => Box::leak(Box::new(ScheduledIo::new())),
+        };
         let token = Token(io as *const ScheduledIo as usize);
         let registered = self.registry.register(
             &mut SourceFd(&fd),
@@ -196,7 +206,7 @@ impl Driver {
         if REGISTERED.load(Ordering::Relaxed) == 0 {
             return 0;
         }
-        let mut events = [EMPTY_EVENT; WORKER_EVENTS];
+        let mut events = [MaybeUninit::uninit(); WORKER_EVENTS];
         poll(self.epoll, &mut events, 0)
     }
 }
@@ -207,40 +217,68 @@ pub(crate) fn get() -> Option<&'static Driver> {
     DRIVER.get().copied()
 }
 
-/// A worker thread woke up (or started): it will poll from now on.
-pub(crate) fn worker_awake() {
-    POLLERS.worker_awake();
+/// A worker thread started (see `pollers.rs`). Its exit is reported by dropping the guard,
+/// so that a worker that dies of a panic is not counted as awake for ever.
+pub(crate) fn worker_started() -> WorkerExit {
+    POLLERS.worker_started();
+    WorkerExit(())
 }
 
-/// A worker thread goes to sleep (or exits), having harvested one last time: if it was the last
-/// one awake, the poller thread takes over blocking in `epoll_wait` (`pollers.rs`).
-pub(crate) fn worker_asleep() {
-    if POLLERS.worker_asleep() {
-        if let Some(thread) = get().and_then(|d| d.thread.get()) {
-            thread.unpark();
+/// Reports its worker's exit when dropped (see [`worker_started`]).
+pub(crate) struct WorkerExit(());
+
+impl Drop for WorkerExit {
+    fn drop(&mut self) {
+        if POLLERS.worker_exited() {
+            unpark_poller();
         }
     }
 }
 
-const EMPTY_EVENT: libc::epoll_event = libc::epoll_event { events: 0, u64: 0 };
+/// A worker thread goes to sleep, having harvested just before: if it is the first asleep, the
+/// poller thread takes over blocking in `epoll_wait` (`pollers.rs`).
+pub(crate) fn worker_asleep() {
+    if POLLERS.worker_asleep() {
+        unpark_poller();
+    }
+}
+
+/// A sleeping worker thread woke up.
+pub(crate) fn worker_woke() {
+    POLLERS.worker_woke();
+}
+
+/// Sends the poller thread round its loop (it re-reads the counts), if it runs.
+fn unpark_poller() {
+    if let Some(thread) = get().and_then(|d| d.thread.get()) {
+        thread.unpark();
+    }
+}
 
 /// One `epoll_wait` on `epoll` (timeout in milliseconds, -1: none), then the readiness of every
 /// cell an event names is set, which wakes its waiters. Returns the number of events.
-fn poll(epoll: RawFd, events: &mut [libc::epoll_event], timeout_ms: libc::c_int) -> usize {
+fn poll(
+    epoll: RawFd,
+    events: &mut [MaybeUninit<libc::epoll_event>],
+    timeout_ms: libc::c_int,
+) -> usize {
     let capacity = libc::c_int::try_from(events.len()).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `events` is a valid, exclusively borrowed buffer of `capacity` entries; `epoll`
-    // is the driver's epoll instance, which is never closed (the driver is leaked).
-    let n = unsafe { libc::epoll_wait(epoll, events.as_mut_ptr(), capacity, timeout_ms) };
+    // SAFETY: `events` is a valid, exclusively borrowed buffer of `capacity` entries, which
+    // `epoll_wait` only writes; `epoll` is the driver's epoll instance, which is never closed
+    // (the driver is leaked).
+    let n = unsafe { libc::epoll_wait(epoll, events.as_mut_ptr().cast(), capacity, timeout_ms) };
     let Ok(n) = usize::try_from(n) else {
         let e = io::Error::last_os_error();
         if e.kind() != io::ErrorKind::Interrupted {
             // Cannot happen with a valid instance and buffer; do not spin if it does.
-            eprintln!("corun: netpoller: epoll_wait failed: {e}");
+            let _ = writeln!(io::stderr(), "corun: netpoller: epoll_wait failed: {e}");
             std::thread::sleep(Duration::from_millis(1));
         }
         return 0;
     };
     for event in &events[..n] {
+        // SAFETY: `epoll_wait` wrote the first `n` entries.
+        let event = unsafe { event.assume_init() };
         let (flags, token) = (event.events as libc::c_int, event.u64);
         // SAFETY: every token is the address of a cell made by `Driver::register`, and
         // cells are never freed (module docs), so the address is valid even if the
@@ -264,15 +302,16 @@ fn poll(epoll: RawFd, events: &mut [libc::epoll_event], timeout_ms: libc::c_int)
 /// workers).
 fn run(owner: Poll, driver: &'static Driver) {
     let _owner = owner; // the epoll instance lives as long as the process
-    let mut events = vec![EMPTY_EVENT; POLLER_EVENTS];
+    let mut events = vec![MaybeUninit::uninit(); POLLER_EVENTS];
     let mut fired: Vec<Waiter> = Vec::new();
     loop {
         let timeout = crate::time::process(&mut fired);
         if POLLERS.poller_may_block() {
-            let ms = timeout.map_or(-1, |t| {
+            // Never longer than a second: a safety net, not a need (see `BLOCK_AT_MOST`).
+            let ms = timeout.map_or(BLOCK_AT_MOST, |t| {
                 // Rounded up: the wheel's tick must have begun when we look again.
                 let ms = t.as_millis() + u128::from(!t.subsec_nanos().is_multiple_of(1_000_000));
-                libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+                libc::c_int::try_from(ms).map_or(BLOCK_AT_MOST, |ms| ms.min(BLOCK_AT_MOST))
             });
             wait_outer(driver, ms);
         } else {
@@ -286,7 +325,7 @@ fn run(owner: Poll, driver: &'static Driver) {
 /// Blocks until the inner instance has events, [`Driver::unpark`] is called, or `timeout_ms`
 /// passes; consumes the wake-up.
 fn wait_outer(driver: &Driver, timeout_ms: libc::c_int) {
-    let mut events = [EMPTY_EVENT; 2];
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 2];
     // SAFETY: a valid buffer of 2 entries; `outer` is the driver's, never closed.
     let n = unsafe { libc::epoll_wait(driver.outer, events.as_mut_ptr(), 2, timeout_ms) };
     let n = usize::try_from(n).unwrap_or(0); // EINTR: go round

@@ -234,8 +234,10 @@ impl<T: AsRawFd> Source<T> {
         let in_coroutine = current_task().is_some();
         let mut deadline = Some(deadline);
         let mut until = None;
-        // When retrying on a clock, every pass attempts, whatever the cell says.
-        let always = retry_every.is_some();
+        // When retrying on a clock, every pass attempts, whatever the cell says; and so does a
+        // handle in non-blocking mode: its caller learns readiness by other means (its own
+        // `poll`, `corun::io::wait`), which the cell may not have heard of yet.
+        let always = retry_every.is_some() || self.nonblocking.load(Ordering::Relaxed);
         loop {
             // In a coroutine, the cell (once there is one) says whether an attempt is worth it.
             let cell = match self.registration.get() {

@@ -53,46 +53,50 @@ fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
 }
 
 /// `Read` and `Write` for a stream socket type `$ty` and for `&$ty` (as std has both), over
-/// `self.source`: a transfer shorter than asked marks the direction not ready
-/// (`Source::do_io_stream`).
+/// `self.source`. With `short_transfers_drain: true`, a plain read or write shorter than asked
+/// marks the direction not ready (`Source::do_io_stream`). That holds for TCP (but for urgent
+/// data, see DESIGN.md), not for Unix streams: a read stops early at a message that carries
+/// descriptors or another sender's credentials, with data still queued. Vectored calls never
+/// use the rule: the kernel takes at most `IOV_MAX` buffers, so they can be short with room or
+/// data to spare.
 macro_rules! stream_read_write {
-    ($ty:ty) => {
+    ($ty:ty, short_transfers_drain: $drain:expr) => {
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.source.do_io_stream(
-                    crate::io::readiness::Direction::Read,
-                    buf.len(),
-                    |mut s| std::io::Read::read(&mut s, buf),
-                )
+                let (direction, len) = (crate::io::readiness::Direction::Read, buf.len());
+                let read = |mut s: &_| std::io::Read::read(&mut s, buf);
+                match $drain {
+                    true => self.source.do_io_stream(direction, len, read),
+                    false => self.source.do_io(direction, read),
+                }
             }
 
             fn read_vectored(
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
-                self.source.do_io_stream(
-                    crate::io::readiness::Direction::Read,
-                    crate::net::total_len(bufs),
-                    |mut s| std::io::Read::read_vectored(&mut s, bufs),
-                )
+                self.source
+                    .do_io(crate::io::readiness::Direction::Read, |mut s| {
+                        std::io::Read::read_vectored(&mut s, bufs)
+                    })
             }
         }
 
         impl std::io::Write for &$ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.source.do_io_stream(
-                    crate::io::readiness::Direction::Write,
-                    buf.len(),
-                    |mut s| std::io::Write::write(&mut s, buf),
-                )
+                let (direction, len) = (crate::io::readiness::Direction::Write, buf.len());
+                let write = |mut s: &_| std::io::Write::write(&mut s, buf);
+                match $drain {
+                    true => self.source.do_io_stream(direction, len, write),
+                    false => self.source.do_io(direction, write),
+                }
             }
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
-                self.source.do_io_stream(
-                    crate::io::readiness::Direction::Write,
-                    crate::net::total_len(bufs),
-                    |mut s| std::io::Write::write_vectored(&mut s, bufs),
-                )
+                self.source
+                    .do_io(crate::io::readiness::Direction::Write, |mut s| {
+                        std::io::Write::write_vectored(&mut s, bufs)
+                    })
             }
 
             fn flush(&mut self) -> std::io::Result<()> {
@@ -169,11 +173,6 @@ macro_rules! timeout_methods {
     };
 }
 use timeout_methods;
-
-/// The bytes a vectored read or write asks for.
-pub(crate) fn total_len<B: std::ops::Deref<Target = [u8]>>(bufs: &[B]) -> usize {
-    bufs.iter().map(|buf| buf.len()).sum()
-}
 
 /// The descriptor conversions of a socket type `$ty` wrapping `$inner` (built by `$ctor` from a
 /// non-blocking `$inner`), whose std counterpart is `$std`.

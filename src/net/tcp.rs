@@ -233,7 +233,7 @@ impl TcpStream {
     }
 }
 
-super::stream_read_write!(TcpStream);
+super::stream_read_write!(TcpStream, short_transfers_drain: true);
 super::fd_conversions!(
     TcpStream,
     std::net::TcpStream,

@@ -490,7 +490,7 @@ impl UnixDatagram {
     }
 }
 
-super::stream_read_write!(UnixStream);
+super::stream_read_write!(UnixStream, short_transfers_drain: false);
 super::fd_conversions!(
     UnixStream,
     net::UnixStream,

@@ -105,9 +105,8 @@ impl Worker {
             worker: &self,
         };
         let _installed = install_context(&ctx);
-        if !self.is_spare {
-            io_driver::worker_awake();
-        }
+        // Counted by the netpoller until the guard drops (spares are not: they come and go).
+        let _counted = (!self.is_spare).then(io_driver::worker_started);
         while !self.shared.is_shutdown() {
             let task = match self.next_task() {
                 Some(task) => task,
@@ -133,8 +132,6 @@ impl Worker {
         drop(_installed);
         if self.is_spare {
             self.retire_spare();
-        } else {
-            io_driver::worker_asleep();
         }
     }
 
@@ -307,7 +304,7 @@ impl Worker {
                 // Asleep, this worker polls nothing: the netpoller covers for it.
                 io_driver::worker_asleep();
                 self.local.parker.park();
-                io_driver::worker_awake();
+                io_driver::worker_woke();
             },
         );
         self.spinning.set(spinning);
