@@ -125,7 +125,7 @@ fn an_event_is_taken_when_the_only_worker_sleeps() {
     });
 }
 
-/// Two workers go to sleep in either order while an event arrives: the first one to sleep
+/// Two workers go to sleep in either order while an event arrives: the last one to sleep
 /// sends the poller to `epoll_wait`, and its unpark is not lost.
 #[test]
 fn an_event_is_taken_when_two_workers_sleep() {
@@ -175,6 +175,37 @@ fn an_event_is_taken_when_a_worker_exits_and_the_other_sleeps() {
         world.epoll.arrive();
         worker_goes_to_sleep(&world, poller_thread.thread());
         exiting.join().unwrap();
+        world.epoll.arrive();
+        poller_thread.join().unwrap();
+        assert!(world.taken.load(Ordering::SeqCst));
+    });
+}
+
+/// One worker is stuck in a long coroutine (it never polls here) while the other goes to sleep
+/// and an event arrives: the monitor excuses the stuck one, which sends the poller to
+/// `epoll_wait` if nobody else polls.
+#[test]
+fn an_event_is_taken_when_the_awake_worker_is_stuck() {
+    loom::model(|| {
+        let world = world();
+        world.pollers.worker_started(); // stuck: neither polls nor sleeps in this model
+        world.pollers.worker_started();
+        let poller_thread = {
+            let world = world.clone();
+            thread::spawn(move || poller(&world))
+        };
+        let monitor = {
+            let world = world.clone();
+            let poller = poller_thread.thread().clone();
+            thread::spawn(move || {
+                if world.pollers.worker_excused() {
+                    poller.unpark();
+                }
+            })
+        };
+        world.epoll.arrive();
+        worker_goes_to_sleep(&world, poller_thread.thread());
+        monitor.join().unwrap();
         world.epoll.arrive();
         poller_thread.join().unwrap();
         assert!(world.taken.load(Ordering::SeqCst));

@@ -19,10 +19,9 @@
 //! * when the spin ends, just before it goes to sleep;
 //!
 //! and the poller thread sleeps on its parker, waking once per [`BACKSTOP`] (or for the next
-//! timer) to poll without blocking itself. As soon as one worker sleeps (or none exists), the
-//! poller blocks in `epoll_wait` again, as Go's idle M does: an awake worker may be stuck in a
-//! long coroutine, and a sleeping one should be woken for an event at once. `pollers.rs`
-//! counts the workers, across every runtime, and argues the hand-over.
+//! timer) to poll without blocking itself. When no worker polls (all asleep, or stuck in long
+//! coroutines, which the monitor reports), the poller blocks in `epoll_wait` again.
+//! `pollers.rs` counts the workers, across every runtime, and argues the hand-over.
 //!
 //! Several threads may be in `epoll_wait` on the one instance at once: the kernel hands each
 //! edge-triggered event to one of them. The poller thread's own wake-up (an eventfd) must not
@@ -235,7 +234,7 @@ impl Drop for WorkerExit {
     }
 }
 
-/// A worker thread goes to sleep, having harvested just before: if it is the first asleep, the
+/// A worker thread goes to sleep, having harvested just before: if no other worker polls, the
 /// poller thread takes over blocking in `epoll_wait` (`pollers.rs`).
 pub(crate) fn worker_asleep() {
     if POLLERS.worker_asleep() {
@@ -246,6 +245,19 @@ pub(crate) fn worker_asleep() {
 /// A sleeping worker thread woke up.
 pub(crate) fn worker_woke() {
     POLLERS.worker_woke();
+}
+
+/// The monitor found a worker stuck in one coroutine: it polls nothing meanwhile, so if it was
+/// the only one polling, the poller thread takes over blocking in `epoll_wait`.
+pub(crate) fn worker_excused() {
+    if POLLERS.worker_excused() {
+        unpark_poller();
+    }
+}
+
+/// An excused worker scheduled again.
+pub(crate) fn worker_unexcused() {
+    POLLERS.worker_unexcused();
 }
 
 /// Sends the poller thread round its loop (it re-reads the counts), if it runs.

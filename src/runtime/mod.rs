@@ -67,6 +67,9 @@ pub(crate) struct Remote {
     pub(crate) unparker: Unparker,
     /// Whether an M holds this P (always for the first `workers` Ps; spares come and go).
     pub(crate) active: AtomicBool,
+    /// Set by the monitor when it excused this P's worker from polling the network (stuck in
+    /// one coroutine: `io/pollers.rs`); cleared by the worker when it takes the excuse back.
+    pub(crate) poll_excused: AtomicBool,
     /// Resumes of a coroutine that last ran on another P (statistics).
     pub(crate) migrated_in: AtomicU64,
     /// Coroutines taken from other Ps' queues (statistics).
@@ -312,6 +315,7 @@ impl Builder {
                 tick: AtomicU64::new(0),
                 unparker: parker.unparker().clone(),
                 active: AtomicBool::new(index < workers),
+                poll_excused: AtomicBool::new(false),
                 migrated_in: AtomicU64::new(0),
                 stolen: AtomicU64::new(0),
                 spawned: AtomicU64::new(0),

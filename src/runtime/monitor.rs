@@ -10,7 +10,9 @@
 //! 1. moves the stuck processor's run-next slot and local queue to the global queue (through the
 //!    stealer: safe while the owner runs, as any steal is);
 //! 2. wakes a sleeping worker if there is one;
-//! 3. if every active processor is stuck, starts a spare M with a spare P (bounded by
+//! 3. excuses the stuck worker from polling the network (`io/pollers.rs`), so that the
+//!    netpoller thread does not leave events to a worker that will not look at them;
+//! 4. if every active processor is stuck, starts a spare M with a spare P (bounded by
 //!    `Builder::max_threads`), which runs the rescued work and exits after 5 ms without any.
 //!
 //! The stuck coroutine keeps its thread (nothing can take a running stack away) and keeps its
@@ -97,7 +99,12 @@ fn check(shared: &Arc<Shared>, seen: &mut [Seen]) -> bool {
     let mut any_stuck = false;
     let mut moved = false;
     let mut unstuck = 0;
-    for (remote, seen) in shared.remotes_in_use().iter().zip(seen.iter_mut()) {
+    for (index, (remote, seen)) in shared
+        .remotes_in_use()
+        .iter()
+        .zip(seen.iter_mut())
+        .enumerate()
+    {
         if !remote.active.load(Ordering::Acquire) {
             continue;
         }
@@ -111,6 +118,13 @@ fn check(shared: &Arc<Shared>, seen: &mut [Seen]) -> bool {
             continue;
         }
         any_stuck = true;
+        // A stuck worker polls nothing: excuse it, so that the netpoller does not count on it
+        // (`io/pollers.rs`). Counted first, then flagged: the worker takes the excuse back
+        // only after it sees the flag. Spares are not counted by the netpoller at all.
+        if index < shared.num_workers && !remote.poll_excused.load(Ordering::Acquire) {
+            crate::io::driver::worker_excused();
+            remote.poll_excused.store(true, Ordering::Release);
+        }
         if let Some(task) = remote.runnext.take() {
             shared.injector.push(task);
             moved = true;

@@ -129,9 +129,20 @@ impl Worker {
             self.run_task(&ctx, task);
         }
         self.stop_spinning();
+        self.take_back_poll_excuse();
         drop(_installed);
         if self.is_spare {
             self.retire_spare();
+        }
+    }
+
+    /// If the monitor excused this worker from polling while its last coroutine ran (it was
+    /// stuck), tells the netpoller that it polls again.
+    #[inline]
+    fn take_back_poll_excuse(&self) {
+        let excused = &self.remote().poll_excused;
+        if excused.load(Ordering::Relaxed) && excused.swap(false, Ordering::AcqRel) {
+            io_driver::worker_unexcused();
         }
     }
 
@@ -347,6 +358,7 @@ impl Worker {
         // us its run token.
         let why = unsafe { task.resume(ctx, Resume::Run) };
         remote.tick.store(tick + 2, Ordering::Relaxed);
+        self.take_back_poll_excuse();
         match why {
             Some(Suspend::Yield) => self.push_back(task),
             Some(Suspend::Park) => self.commit_park(task),
