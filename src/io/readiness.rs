@@ -202,19 +202,32 @@ impl ScheduledIo {
             .unwrap_or_else(|state| state);
         let taken = prev & waiting;
         if taken != 0 {
-            let nodes = {
+            // The usual case is one waiter per direction: take it alone, so the queue keeps
+            // its buffer (taking the whole queue would cost an allocation at the next wait).
+            let (mut one, mut many) = ([None, None], [Waiters::new(), Waiters::new()]);
+            {
                 let mut waiters = self.waiters.lock();
-                let read = match taken & READ_WAITING {
-                    0 => Waiters::new(),
-                    _ => std::mem::take(&mut waiters[0]),
-                };
-                let write = match taken & WRITE_WAITING {
-                    0 => Waiters::new(),
-                    _ => std::mem::take(&mut waiters[1]),
-                };
-                (read, write)
-            };
-            wait_queue::wake_each(nodes.0.into_iter().chain(nodes.1), WOKEN);
+                for (i, bit) in [READ_WAITING, WRITE_WAITING].into_iter().enumerate() {
+                    if taken & bit == 0 {
+                        continue;
+                    }
+                    if waiters[i].len() == 1 {
+                        one[i] = waiters[i].pop_front();
+                    } else {
+                        many[i] = std::mem::take(&mut waiters[i]);
+                    }
+                }
+            }
+            let [one_read, one_write] = one;
+            let [many_read, many_write] = many;
+            wait_queue::wake_each(
+                one_read
+                    .into_iter()
+                    .chain(one_write)
+                    .chain(many_read)
+                    .chain(many_write),
+                WOKEN,
+            );
         }
     }
 
