@@ -223,7 +223,8 @@ pub(crate) fn park_on(
     directions: &[Option<Direction>],
     deadline: Option<Instant>,
 ) -> bool {
-    let node = WaitNode::current(Instant::now());
+    // `since` serves the starvation checks of `sync`, not I/O: no clock read for it here.
+    let node = WaitNode::current(crate::time::origin());
     struct Queued<'a> {
         cell: &'a ScheduledIo,
         node: &'a Arc<WaitNode>,
