@@ -20,6 +20,13 @@
 //!   binary, libraries, runtime threads), runs the workload once, then reads `VmHWM`. The figure
 //!   reported is the peak growth `VmHWM - baseline`, in total and per task.
 //!
+//! * `stuck_neighbour`: one coroutine/task computes without yielding (it holds one of the two
+//!   workers), while a plain thread plays 1000 one-byte round trips over a Unix socket pair
+//!   with an echo coroutine/task on the other worker, which sleeps between messages. Reported
+//!   in µs per round trip (lower is better): whether a worker stuck in one coroutine delays the
+//!   network events of the others (corun: until its monitor excuses it, 10 ms; see
+//!   `src/io/pollers.rs`). The spinner starts 50 ms before the timed section.
+//!
 //! `tcp_echo` and `http_hello` also print the context switches per round trip / request: the
 //! `voluntary_ctxt_switches` and `nonvoluntary_ctxt_switches` of every thread of the process
 //! (`/proc/self/task/*/status`, corun's netpoller thread included; not wrk's), read just before
@@ -31,7 +38,8 @@
 //!
 //! ```text
 //! CARGO_TARGET_DIR=/work/target-bench cargo bench --bench net
-//! NET_ONLY=tcp_echo ...          # one workload (tcp_echo, http_hello, sleep_many; or a list)
+//! NET_ONLY=tcp_echo ...          # one workload (tcp_echo, http_hello, sleep_many,
+//!                                # stuck_neighbour; or a list)
 //! NET_ROUNDS=5 ...               # rounds per workload and runtime (default 3)
 //! NET_RUNTIME=corun ...          # one runtime only (e.g. under perf); no ratios then
 //! NET_WRK_SECS=10 ...            # wrk's duration (default 3)
@@ -67,7 +75,9 @@ const SLEEPERS: usize = 100_000;
 const SLEEP: Duration = Duration::from_millis(10);
 const SLEEP_CHILD_ENV: &str = "NET_SLEEP_CHILD";
 
-const WORKLOADS: [&str; 3] = ["tcp_echo", "http_hello", "sleep_many"];
+const WORKLOADS: [&str; 4] = ["tcp_echo", "http_hello", "sleep_many", "stuck_neighbour"];
+
+const STUCK_ROUND_TRIPS: u32 = 1000;
 
 // ---------------------------------------------------------------------------------------------
 // Runtimes
@@ -120,6 +130,76 @@ fn context_switches() -> u64 {
                 .collect::<Vec<_>>()
         })
         .sum()
+}
+
+// ---------------------------------------------------------------------------------------------
+// stuck_neighbour
+
+/// One round: µs per round trip while a coroutine/task holds the other worker.
+fn stuck_round(which: Which) -> f64 {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (mut near, far) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+    let stop = Arc::new(AtomicBool::new(false));
+    let play = |near: &mut std::os::unix::net::UnixStream| {
+        thread::sleep(Duration::from_millis(50)); // the spinner is noticed meanwhile
+        let start = Instant::now();
+        let mut byte = [0u8; 1];
+        for _ in 0..STUCK_ROUND_TRIPS {
+            near.write_all(b"x").unwrap();
+            near.read_exact(&mut byte).unwrap();
+        }
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(STUCK_ROUND_TRIPS)
+    };
+    match which {
+        Which::Corun => {
+            let rt = corun_runtime();
+            let spin = stop.clone();
+            let spinner = rt.spawn(move || {
+                while !spin.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+            let mut far = corun::net::UnixStream::from(std::os::fd::OwnedFd::from(far));
+            let echo = rt.spawn(move || {
+                let mut byte = [0u8; 1];
+                for _ in 0..STUCK_ROUND_TRIPS {
+                    far.read_exact(&mut byte).unwrap();
+                    far.write_all(&byte).unwrap();
+                }
+            });
+            let us = play(&mut near);
+            stop.store(true, Ordering::Relaxed);
+            echo.join().unwrap();
+            spinner.join().unwrap();
+            us
+        }
+        Which::Tokio => {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let rt = tokio_runtime();
+            let spin = stop.clone();
+            let spinner = rt.spawn(async move {
+                while !spin.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+            far.set_nonblocking(true).unwrap();
+            let echo = rt.spawn(async move {
+                let mut far = tokio::net::UnixStream::from_std(far).unwrap();
+                let mut byte = [0u8; 1];
+                for _ in 0..STUCK_ROUND_TRIPS {
+                    far.read_exact(&mut byte).await.unwrap();
+                    far.write_all(&byte).await.unwrap();
+                }
+            });
+            let us = play(&mut near);
+            stop.store(true, Ordering::Relaxed);
+            rt.block_on(async {
+                echo.await.unwrap();
+                spinner.await.unwrap();
+            });
+            us
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -870,5 +950,29 @@ fn main() {
             ];
             print_summary("sleep_many", &figures, &results, &runtimes);
         }
+    }
+
+    if selected("stuck_neighbour") {
+        let mut results = Rounds::default();
+        for round in 1..=rounds {
+            for &which in &runtimes {
+                let us = watched(
+                    format!("stuck_neighbour {} round {round}", which.name()),
+                    || stuck_round(which),
+                );
+                println!(
+                    "stuck_neighbour round {round} {:<5} {us:>8.2} µs/round trip",
+                    which.name()
+                );
+                results.push(which, vec![us]);
+            }
+        }
+        let figures = [Figure {
+            name: "round trip",
+            unit: "µs",
+            scale: 1.0,
+            higher_is_better: false,
+        }];
+        print_summary("stuck_neighbour", &figures, &results, &runtimes);
     }
 }
