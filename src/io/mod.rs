@@ -232,7 +232,13 @@ pub(crate) fn park_on(
     }
     impl Drop for Queued<'_> {
         fn drop(&mut self) {
-            for direction in self.directions.iter().flatten() {
+            let queued = self.directions.iter().flatten();
+            if queued.clone().count() == 1 && !self.node.is_waiting() {
+                // Queued for one direction and woken: the poller took the node out of that
+                // queue to wake it, so there is nothing to withdraw (and no lock to take).
+                return;
+            }
+            for direction in queued {
                 self.cell.withdraw(*direction, self.node);
             }
         }
