@@ -45,14 +45,17 @@ fn main() -> io::Result<()> {
 
     let connections = runtime.block_on(|| {
         let mut connections = 0u64;
+        let mut backoff = AcceptBackoff::default();
         for stream in listener.incoming() {
             match stream {
                 Ok(stream) => {
+                    backoff.succeeded();
                     connections += 1;
                     corun::spawn(move || serve(stream));
                 }
-                // Out of descriptors, a connection reset before it was accepted...: keep going.
-                Err(e) => eprintln!("accept: {e}"),
+                // Out of descriptors (the listener stays ready, so trying again at once would
+                // spin), a connection reset before it was accepted...: wait a little, go on.
+                Err(e) => backoff.failed(&e),
             }
         }
         connections
@@ -84,5 +87,32 @@ fn serve(mut stream: TcpStream) {
     };
     if let (Err(e), Some(peer)) = (result, peer) {
         eprintln!("{peer}: {e}");
+    }
+}
+
+/// What the accept loop does after an error: most likely the process is out of descriptors,
+/// and the pending connection stays queued (the listener stays ready), so trying again at once
+/// would spin. Wait 5 ms, doubling up to 1 s while the errors go on (Go's net/http does the
+/// same), and report the first error of each streak rather than every attempt.
+#[derive(Default)]
+struct AcceptBackoff {
+    delay: Option<std::time::Duration>,
+}
+
+impl AcceptBackoff {
+    fn failed(&mut self, error: &std::io::Error) {
+        let delay = match self.delay {
+            None => {
+                eprintln!("accept: {error} (retrying with back-off)");
+                std::time::Duration::from_millis(5)
+            }
+            Some(delay) => (delay * 2).min(std::time::Duration::from_secs(1)),
+        };
+        self.delay = Some(delay);
+        corun::sleep(delay);
+    }
+
+    fn succeeded(&mut self) {
+        self.delay = None;
     }
 }

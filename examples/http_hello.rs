@@ -80,9 +80,11 @@ fn main() -> io::Result<()> {
     .map_err(io::Error::other)?;
 
     runtime.block_on(|| {
+        let mut backoff = AcceptBackoff::default();
         for stream in listener.incoming() {
             match stream {
                 Ok(stream) => {
+                    backoff.succeeded();
                     corun::spawn(move || {
                         if let Err(e) = serve(stream) {
                             if !matches!(
@@ -94,7 +96,9 @@ fn main() -> io::Result<()> {
                         }
                     });
                 }
-                Err(e) => eprintln!("accept: {e}"),
+                // Out of descriptors (the listener stays ready, so trying again at once would
+                // spin), a connection reset before it was accepted...: wait a little, go on.
+                Err(e) => backoff.failed(&e),
             }
         }
     });
@@ -768,5 +772,32 @@ mod tests {
             out,
             &b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"[..]
         );
+    }
+}
+
+/// What the accept loop does after an error: most likely the process is out of descriptors,
+/// and the pending connection stays queued (the listener stays ready), so trying again at once
+/// would spin. Wait 5 ms, doubling up to 1 s while the errors go on (Go's net/http does the
+/// same), and report the first error of each streak rather than every attempt.
+#[derive(Default)]
+struct AcceptBackoff {
+    delay: Option<std::time::Duration>,
+}
+
+impl AcceptBackoff {
+    fn failed(&mut self, error: &std::io::Error) {
+        let delay = match self.delay {
+            None => {
+                eprintln!("accept: {error} (retrying with back-off)");
+                std::time::Duration::from_millis(5)
+            }
+            Some(delay) => (delay * 2).min(std::time::Duration::from_secs(1)),
+        };
+        self.delay = Some(delay);
+        corun::sleep(delay);
+    }
+
+    fn succeeded(&mut self) {
+        self.delay = None;
     }
 }

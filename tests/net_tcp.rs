@@ -273,3 +273,76 @@ fn a_vectored_read_over_iov_max_does_not_lose_the_rest() {
         });
     });
 }
+
+/// Settings that std keeps in the socket survive the way in and out of corun, and clones
+/// start with them: timeouts (`SO_RCVTIMEO`/`SO_SNDTIMEO` both ways) and the non-blocking mode.
+#[test]
+fn conversions_and_clones_keep_timeouts_and_the_non_blocking_mode() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let std_stream = std::net::TcpStream::connect(addr).unwrap();
+    let (_peer, _) = listener.accept().unwrap();
+    std_stream
+        .set_read_timeout(Some(Duration::from_millis(250)))
+        .unwrap();
+    let stream = TcpStream::from(std_stream);
+    // The kernel keeps timeouts in its own ticks (jiffies), so it may round them up a little.
+    let within_a_tick_of = |dur: Option<Duration>, want: u64| {
+        dur.is_some_and(|d| {
+            d >= Duration::from_millis(want) && d <= Duration::from_millis(want + 20)
+        })
+    };
+    let got = stream.read_timeout().unwrap();
+    assert!(within_a_tick_of(got, 250), "{got:?}");
+    assert_eq!(stream.write_timeout().unwrap(), None);
+
+    stream.set_nonblocking(true).unwrap();
+    let clone = stream.try_clone().unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        (&clone).read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock,
+        "the clone is non-blocking too"
+    );
+    drop(clone);
+
+    // Back to std in non-blocking mode: the descriptor stays non-blocking.
+    let std_stream: std::net::TcpStream = stream.into();
+    assert_eq!(
+        (&std_stream).read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    // Blocking mode with a timeout: std's socket times out as the handle did.
+    let stream = TcpStream::from(std_stream);
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let std_stream: std::net::TcpStream = stream.into();
+    let got = std_stream.read_timeout().unwrap();
+    assert!(within_a_tick_of(got, 20), "{got:?}");
+    assert_eq!(
+        (&std_stream).read(&mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock,
+        "a blocking read that timed out"
+    );
+
+    // A listener's clone keeps the mode as well.
+    listener.set_nonblocking(true).unwrap();
+    let listener_clone = listener.try_clone().unwrap();
+    assert_eq!(
+        listener_clone.accept().unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+}
+
+#[test]
+fn io_wait_on_a_negative_descriptor_is_ebadf_everywhere() {
+    let on_thread = corun::io::wait(-1, corun::io::Interest::READABLE, None).unwrap_err();
+    assert_eq!(on_thread.raw_os_error(), Some(libc::EBADF));
+    let in_coroutine =
+        corun::spawn(|| corun::io::wait(-1, corun::io::Interest::READABLE, None).unwrap_err())
+            .join()
+            .unwrap();
+    assert_eq!(in_coroutine.raw_os_error(), Some(libc::EBADF));
+}

@@ -230,7 +230,7 @@ fn udp_connect_send_recv_peek_and_options() {
 fn unix_echo_server(listener: UnixListener, connections: usize) -> corun::JoinHandle<()> {
     corun::spawn(move || {
         let mut handles = Vec::new();
-        for stream in listener.incoming().take(connections) {
+        for stream in (&listener).into_iter().take(connections) {
             let stream = stream.unwrap();
             handles.push(corun::spawn(move || common::echo_until_eof(stream)));
         }

@@ -111,6 +111,10 @@ impl From<Direction> for Interest {
 /// .unwrap();
 /// ```
 pub fn wait(fd: RawFd, interest: Interest, timeout: Option<Duration>) -> io::Result<()> {
+    if fd < 0 {
+        // poll(2) would ignore it (and wait for the timeout alone) on a thread.
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
     let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "corun::io::wait timed out");
     // Ready already? One non-blocking poll(2) answers without touching the netpoller.
     if poll_fd(fd, interest, Some(Instant::now()))? {

@@ -109,15 +109,22 @@ impl<T: AsRawFd> Source<T> {
         }
     }
 
-    /// Copies the timeouts to `other` (for `try_clone`: std's timeouts live in the socket,
-    /// which a clone shares; ours live in the handle, so a clone starts with the same).
-    pub(crate) fn copy_timeouts_to<U: AsRawFd>(&self, other: &Source<U>) {
+    /// Copies the timeouts and the non-blocking mode to `other` (for `try_clone`: std's live
+    /// in the socket, which a clone shares; ours live in the handle, so a clone starts with the
+    /// same, and later changes to one do not reach the other).
+    pub(crate) fn copy_settings_to<U: AsRawFd>(&self, other: &Source<U>) {
         for direction in [Direction::Read, Direction::Write] {
             let nanos = self.timeout_cell(direction).load(Ordering::Relaxed);
             other
                 .timeout_cell(direction)
                 .store(nanos, Ordering::Relaxed);
         }
+        other.set_nonblocking(self.is_nonblocking());
+    }
+
+    /// Whether the handle is in non-blocking mode (`set_nonblocking(true)`).
+    pub(crate) fn is_nonblocking(&self) -> bool {
+        self.nonblocking.load(Ordering::Relaxed)
     }
 
     /// Makes blocking calls return `WouldBlock` instead of waiting (std's `set_nonblocking`).

@@ -9,11 +9,15 @@
 //! Differences from std, all deliberate:
 //! * Addresses are [`ToSocketAddrs`], corun's trait for the same types as std's, which resolves
 //!   host names on the [blocking pool](crate::blocking) instead of on a worker.
-//! * Timeouts (`set_read_timeout`, ...) belong to the handle; `try_clone` copies them.
+//! * Timeouts (`set_read_timeout`, ...) and the non-blocking mode belong to the handle;
+//!   `try_clone` copies them (later changes to one handle do not reach its clones).
 //! * `set_nonblocking` sets how the handle behaves (return `WouldBlock` instead of waiting);
-//!   the descriptor itself is always non-blocking. Descriptors handed over with `FromRawFd` or
-//!   `From<OwnedFd>` are made non-blocking; descriptors taken back with `IntoRawFd` or
-//!   `Into<OwnedFd>` are made blocking again.
+//!   the descriptor itself is always non-blocking. Descriptors handed over with `FromRawFd`,
+//!   `From<OwnedFd>` or `From<std::net::TcpStream>` (...) are made non-blocking, and their
+//!   `SO_RCVTIMEO`/`SO_SNDTIMEO` become the handle's timeouts; descriptors taken back with
+//!   `IntoRawFd`, `Into<OwnedFd>` or `Into<std::net::TcpStream>` (...) are made blocking again
+//!   unless the handle was in non-blocking mode, and get the handle's timeouts as
+//!   `SO_RCVTIMEO`/`SO_SNDTIMEO`, so that the socket behaves as it did.
 //! * [`TcpListener::incoming`] (and [`UnixListener::incoming`]) ends once the listener is shut
 //!   down, so that a server loop can be stopped.
 //!
@@ -50,6 +54,79 @@ fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// A socket's `SO_RCVTIMEO` or `SO_SNDTIMEO` (`None`: no timeout, or not a socket).
+fn socket_timeout(fd: BorrowedFd<'_>, option: libc::c_int) -> Option<std::time::Duration> {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` and `len` are valid for writes and `len` is the size of `tv`; `fd` is
+    // borrowed, so it is open.
+    let ret = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            (&raw mut tv).cast(),
+            &mut len,
+        )
+    };
+    if ret < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0) {
+        return None;
+    }
+    let secs = u64::try_from(tv.tv_sec).ok()?;
+    let micros = u32::try_from(tv.tv_usec).ok()?;
+    Some(std::time::Duration::new(secs, micros.saturating_mul(1000)))
+}
+
+/// Sets a socket's `SO_RCVTIMEO` or `SO_SNDTIMEO` (`None`: no timeout). Best effort: it
+/// fails only for a descriptor that is not a socket.
+fn set_socket_timeout(fd: BorrowedFd<'_>, option: libc::c_int, dur: Option<std::time::Duration>) {
+    let tv = match dur {
+        None => libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        Some(dur) => libc::timeval {
+            tv_sec: libc::time_t::try_from(dur.as_secs()).unwrap_or(libc::time_t::MAX),
+            // Rounded up, so that a timeout under a microsecond does not become "none".
+            tv_usec: dur.subsec_micros().max(u32::from(dur.as_secs() == 0)) as libc::suseconds_t,
+        },
+    };
+    // SAFETY: `tv` is valid for reads of the length given; `fd` is borrowed, so it is open.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            (&raw const tv).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+}
+
+/// The handle's side of taking a socket over (made non-blocking already): the socket's
+/// timeouts become the handle's.
+fn adopt_timeouts<T: AsRawFd>(fd: BorrowedFd<'_>, source: &crate::io::source::Source<T>) {
+    use crate::io::readiness::Direction;
+    for (option, direction) in [
+        (libc::SO_RCVTIMEO, Direction::Read),
+        (libc::SO_SNDTIMEO, Direction::Write),
+    ] {
+        // A timeout read back from the kernel is never zero, so this cannot fail.
+        let _ = source.set_timeout(direction, socket_timeout(fd, option));
+    }
+}
+
+/// The other way: blocking again unless the handle was in non-blocking mode, with the handle's
+/// timeouts as the socket's.
+fn release(fd: BorrowedFd<'_>, nonblocking: bool, timeouts: [Option<std::time::Duration>; 2]) {
+    let _ = set_nonblocking(fd, nonblocking);
+    set_socket_timeout(fd, libc::SO_RCVTIMEO, timeouts[0]);
+    set_socket_timeout(fd, libc::SO_SNDTIMEO, timeouts[1]);
 }
 
 /// `Read` and `Write` for a stream socket type `$ty` and for `&$ty` (as std has both), over
@@ -191,23 +268,34 @@ macro_rules! fd_conversions {
         }
 
         impl From<std::os::fd::OwnedFd> for $ty {
-            /// Takes over a descriptor, making it non-blocking.
+            /// Takes over a descriptor, making it non-blocking; its `SO_RCVTIMEO` and
+            /// `SO_SNDTIMEO` become the handle's timeouts.
             fn from(fd: std::os::fd::OwnedFd) -> $ty {
                 use std::os::fd::AsFd;
-                // Fails only for a descriptor that is not open, which `OwnedFd` rules out.
+                // Non-blocking before the inner type sees it (mio's types assume it). Fails
+                // only for a descriptor that is not open, which `OwnedFd` rules out.
                 let _ = super::set_nonblocking(fd.as_fd(), true);
-                $ty::$ctor(<$inner>::from(fd))
+                let socket = $ty::$ctor(<$inner>::from(fd));
+                super::adopt_timeouts(socket.source.get_ref().as_fd(), &socket.source);
+                socket
             }
         }
 
         impl From<$ty> for std::os::fd::OwnedFd {
-            /// Gives the descriptor back, deregistered and blocking again. Blocking is a flag
-            /// of the open file, which live `try_clone`s share: they become blocking too (see
-            /// the [module docs](crate::net)).
+            /// Gives the descriptor back, deregistered, blocking again unless the handle was in
+            /// non-blocking mode, and with the handle's timeouts as its `SO_RCVTIMEO` and
+            /// `SO_SNDTIMEO`. Blocking is a flag of the open file, which live `try_clone`s
+            /// share: they become blocking too (see the [module docs](crate::net)).
             fn from(socket: $ty) -> std::os::fd::OwnedFd {
+                use crate::io::readiness::Direction;
                 use std::os::fd::AsFd;
+                let nonblocking = socket.source.is_nonblocking();
+                let timeouts = [
+                    socket.source.timeout(Direction::Read),
+                    socket.source.timeout(Direction::Write),
+                ];
                 let fd = std::os::fd::OwnedFd::from(socket.source.into_inner());
-                let _ = super::set_nonblocking(fd.as_fd(), false);
+                super::release(fd.as_fd(), nonblocking, timeouts);
                 fd
             }
         }
@@ -225,24 +313,26 @@ macro_rules! fd_conversions {
         }
 
         impl std::os::fd::IntoRawFd for $ty {
-            /// Gives the descriptor back, deregistered and blocking again. Blocking is a flag
-            /// of the open file, which live `try_clone`s share: they become blocking too (see
-            /// the [module docs](crate::net)).
+            /// Gives the descriptor back, as `Into<OwnedFd>` does (blocking again unless the
+            /// handle was in non-blocking mode; live `try_clone`s share that flag: see the
+            /// [module docs](crate::net)).
             fn into_raw_fd(self) -> std::os::fd::RawFd {
                 std::os::fd::OwnedFd::from(self).into_raw_fd()
             }
         }
 
         impl From<$std> for $ty {
-            /// Takes over a std socket, making its descriptor non-blocking.
+            /// Takes over a std socket, making its descriptor non-blocking; its timeouts
+            /// become the handle's.
             fn from(socket: $std) -> $ty {
                 $ty::from(std::os::fd::OwnedFd::from(socket))
             }
         }
 
         impl From<$ty> for $std {
-            /// Gives the socket back to std, deregistered and blocking again (and so are live
-            /// `try_clone`s, which share the open file: see the [module docs](crate::net)).
+            /// Gives the socket back to std, as `Into<OwnedFd>` does (blocking again unless the
+            /// handle was in non-blocking mode, with its timeouts; live `try_clone`s share the
+            /// blocking flag: see the [module docs](crate::net)).
             fn from(socket: $ty) -> $std {
                 <$std>::from(std::os::fd::OwnedFd::from(socket))
             }

@@ -75,7 +75,7 @@ impl TcpListener {
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         let fd = self.source.get_ref().as_fd().try_clone_to_owned()?;
         let clone = TcpListener::from_mio(mio::net::TcpListener::from(fd));
-        self.source.copy_timeouts_to(&clone.source);
+        self.source.copy_settings_to(&clone.source);
         Ok(clone)
     }
 
@@ -201,7 +201,7 @@ impl TcpStream {
     /// handle's timeouts; unlike std's (which live in the socket), they are then its own.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         let clone = TcpStream::from_std_nonblocking(self.source.get_ref().try_clone()?);
-        self.source.copy_timeouts_to(&clone.source);
+        self.source.copy_settings_to(&clone.source);
         Ok(clone)
     }
 

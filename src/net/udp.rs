@@ -85,7 +85,7 @@ impl UdpSocket {
     /// timeouts; unlike std's (which live in the socket), they are then its own.
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
         let clone = UdpSocket::from_std_nonblocking(self.source.get_ref().try_clone()?);
-        self.source.copy_timeouts_to(&clone.source);
+        self.source.copy_settings_to(&clone.source);
         Ok(clone)
     }
 

@@ -47,8 +47,10 @@ const SOCKADDR_LEN: libc::socklen_t = std::mem::size_of::<libc::sockaddr_un>() a
 /// Unnamed (an unbound or `socketpair` peer): no path bytes; abstract (Linux): a leading NUL
 /// and the name, which may contain anything; pathname: the bytes up to the first NUL (the
 /// kernel may or may not count a terminating NUL in `len`, or may give none if the path fills
-/// `sun_path`).
-fn to_socket_addr(addr: &libc::sockaddr_un, len: libc::socklen_t) -> io::Result<SocketAddr> {
+/// `sun_path`). A pathname std cannot represent (108 bytes, filling `sun_path` without a
+/// terminating NUL: std's constructor wants it shorter) becomes the unnamed address rather than
+/// an error: an accepted connection must not be lost over how its peer is named.
+fn to_socket_addr(addr: &libc::sockaddr_un, len: libc::socklen_t) -> SocketAddr {
     let offset = std::mem::offset_of!(libc::sockaddr_un, sun_path);
     let len = usize::try_from(len).unwrap_or(usize::MAX);
     let path_len = len.saturating_sub(offset).min(addr.sun_path.len());
@@ -57,15 +59,17 @@ fn to_socket_addr(addr: &libc::sockaddr_un, len: libc::socklen_t) -> io::Result<
         *byte = c as u8;
     }
     let bytes = &bytes[..path_len];
-    match bytes.split_first() {
-        // `from_pathname` of an empty path is the unnamed address (length: the offset alone).
-        None => SocketAddr::from_pathname(""),
+    // `from_pathname` of an empty path is the unnamed address (length: the offset alone).
+    let unnamed = || SocketAddr::from_pathname("").expect("the empty path is valid");
+    let named = match bytes.split_first() {
+        None => return unnamed(),
         Some((0, name)) => SocketAddr::from_abstract_name(name),
         Some(_) => {
             let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             SocketAddr::from_pathname(OsStr::from_bytes(&bytes[..end]))
         }
-    }
+    };
+    named.unwrap_or_else(|_| unnamed())
 }
 
 /// `recvfrom(2)` with `flags`, returning the sender's address.
@@ -92,7 +96,7 @@ fn recv_from_flags(
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((n as usize, to_socket_addr(&addr, len)?))
+    Ok((n as usize, to_socket_addr(&addr, len)))
 }
 
 /// `recv(2)` with `MSG_PEEK`: reads without removing the data from the queue.
@@ -146,9 +150,9 @@ fn accept(listener: &net::UnixListener) -> io::Result<(net::UnixStream, SocketAd
         return Err(io::Error::last_os_error());
     }
     // SAFETY: `fd` was just returned by `accept4`, so it is an open socket owned by nobody
-    // else; the stream takes ownership (and closes it if the address conversion fails).
+    // else; the stream takes ownership.
     let stream = unsafe { net::UnixStream::from_raw_fd(fd) };
-    Ok((stream, to_socket_addr(&addr, len)?))
+    Ok((stream, to_socket_addr(&addr, len)))
 }
 
 /// A Unix socket server, listening for connections: `std::os::unix::net::UnixListener`, except
@@ -219,7 +223,7 @@ impl UnixListener {
     /// A new handle to the same socket (a duplicated descriptor).
     pub fn try_clone(&self) -> io::Result<UnixListener> {
         let clone = UnixListener::from_std_nonblocking(self.source.get_ref().try_clone()?);
-        self.source.copy_timeouts_to(&clone.source);
+        self.source.copy_settings_to(&clone.source);
         Ok(clone)
     }
 
@@ -245,6 +249,16 @@ impl UnixListener {
 #[derive(Debug)]
 pub struct UnixIncoming<'a> {
     listener: &'a UnixListener,
+}
+
+impl<'a> IntoIterator for &'a UnixListener {
+    type Item = io::Result<UnixStream>;
+    type IntoIter = UnixIncoming<'a>;
+
+    /// [`UnixListener::incoming`], as std has it: `for stream in &listener`.
+    fn into_iter(self) -> UnixIncoming<'a> {
+        self.incoming()
+    }
 }
 
 impl Iterator for UnixIncoming<'_> {
@@ -322,7 +336,7 @@ impl UnixStream {
     /// handle's timeouts; unlike std's (which live in the socket), they are then its own.
     pub fn try_clone(&self) -> io::Result<UnixStream> {
         let clone = UnixStream::from_std_nonblocking(self.source.get_ref().try_clone()?);
-        self.source.copy_timeouts_to(&clone.source);
+        self.source.copy_settings_to(&clone.source);
         Ok(clone)
     }
 
@@ -420,7 +434,7 @@ impl UnixDatagram {
     /// timeouts; unlike std's (which live in the socket), they are then its own.
     pub fn try_clone(&self) -> io::Result<UnixDatagram> {
         let clone = UnixDatagram::from_std_nonblocking(self.source.get_ref().try_clone()?);
-        self.source.copy_timeouts_to(&clone.source);
+        self.source.copy_settings_to(&clone.source);
         Ok(clone)
     }
 
@@ -545,20 +559,24 @@ mod tests {
     #[test]
     fn kernel_addresses_convert_to_std_ones() {
         let (addr, len) = raw(b"");
-        assert!(to_socket_addr(&addr, len).unwrap().is_unnamed());
-        assert!(to_socket_addr(&addr, 0).unwrap().is_unnamed());
+        assert!(to_socket_addr(&addr, len).is_unnamed());
+        assert!(to_socket_addr(&addr, 0).is_unnamed());
         let (addr, len) = raw(b"/tmp/x\0");
-        let std_addr = to_socket_addr(&addr, len).unwrap();
+        let std_addr = to_socket_addr(&addr, len);
         assert_eq!(std_addr.as_pathname(), Some(Path::new("/tmp/x")));
         let (addr, len) = raw(b"/tmp/x"); // no terminating NUL counted
-        let std_addr = to_socket_addr(&addr, len).unwrap();
+        let std_addr = to_socket_addr(&addr, len);
         assert_eq!(std_addr.as_pathname(), Some(Path::new("/tmp/x")));
         let (addr, len) = raw(b"\0abs\0tract");
-        let std_addr = to_socket_addr(&addr, len).unwrap();
+        let std_addr = to_socket_addr(&addr, len);
         assert_eq!(std_addr.as_abstract_name(), Some(&b"abs\0tract"[..]));
         // A length beyond the structure is clamped, not trusted.
         let (addr, _) = raw(b"/tmp/y\0");
-        let std_addr = to_socket_addr(&addr, 4096).unwrap();
+        let std_addr = to_socket_addr(&addr, 4096);
         assert_eq!(std_addr.as_pathname(), Some(Path::new("/tmp/y")));
+        // A path filling `sun_path` (108 bytes, no NUL), which std cannot represent: unnamed,
+        // not an error that would lose an accepted connection.
+        let (addr, len) = raw(&[b'p'; 108]);
+        assert!(to_socket_addr(&addr, len).is_unnamed());
     }
 }
