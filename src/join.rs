@@ -27,6 +27,12 @@ pub(crate) enum Waiter {
 impl Waiter {
     /// Wakes the waiter (its token is set if it is not parked yet).
     pub(crate) fn wake(self) {
+        self.wake_by_ref();
+    }
+
+    /// [`Waiter::wake`] without giving up the handle (a coroutine's is cloned only if the wake
+    /// schedules it).
+    pub(crate) fn wake_by_ref(&self) {
         match self {
             Waiter::Coroutine(c) => c.unpark(),
             Waiter::Thread(t) => t.unpark(),

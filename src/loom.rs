@@ -39,7 +39,7 @@ mod imp {
         pub(crate) fn current() -> Waiter {
             Waiter(loom::thread::current())
         }
-        pub(crate) fn wake(self) {
+        pub(crate) fn wake_by_ref(&self) {
             self.0.unpark();
         }
     }

@@ -105,7 +105,7 @@ impl WaitNode {
     /// Publishes `outcome` and wakes the waiter. Call after releasing the queue lock.
     pub(crate) fn wake(&self, outcome: u8) {
         self.state.store(outcome, Ordering::Release);
-        self.waiter.clone().wake();
+        self.waiter.wake_by_ref();
     }
 }
 
