@@ -13,6 +13,10 @@
 //! Ctrl-C stops it cleanly: the handler shuts the listening socket down (`shutdown(2)`), which
 //! makes the pending `accept` fail, so `incoming()` ends and `block_on` returns; dropping the
 //! runtime then unwinds the connection coroutines still parked in `read`, closing their sockets.
+//! A second Ctrl-C exits at once.
+//!
+//! It sets no timeouts, to stay short: an idle client keeps its coroutine and descriptor until
+//! it closes. `http_hello` shows a server that does not trust its clients.
 
 use corun::net::{TcpListener, TcpStream};
 use std::io::{self, Read, Write};
@@ -39,6 +43,10 @@ fn main() -> io::Result<()> {
             // SAFETY: `fd` is the listener's descriptor, still open: main takes it out of the
             // mutex before the listener is dropped.
             unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        } else {
+            // A second Ctrl-C (or one while shutting down): stop at once.
+            eprintln!("\nstopping at once");
+            std::process::exit(130);
         }
     })
     .map_err(io::Error::other)?;

@@ -32,7 +32,7 @@
 //! reads the response rather than a reset.
 //!
 //! Ctrl-C stops it cleanly: the handler shuts the listening socket down, `incoming()` ends, and
-//! dropping the runtime unwinds the connection coroutines.
+//! dropping the runtime unwinds the connection coroutines. A second Ctrl-C exits at once.
 //!
 //! The parser ([`parse_request`] and the small functions under it) is pure and unit-tested:
 //! `cargo test --example http_hello` (it also runs under `cargo test`).
@@ -75,6 +75,10 @@ fn main() -> io::Result<()> {
             // SAFETY: the listener's descriptor, still open: main takes it out of the mutex
             // before dropping the listener.
             unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        } else {
+            // A second Ctrl-C (or one while shutting down): stop at once.
+            eprintln!("\nstopping at once");
+            std::process::exit(130);
         }
     })
     .map_err(io::Error::other)?;

@@ -42,6 +42,28 @@ pub trait ToSocketAddrs: Resolve {}
 
 impl<T: Resolve + ?Sized> ToSocketAddrs for T {}
 
+/// Lets code generic over std's [`ToSocketAddrs`](std::net::ToSocketAddrs) call corun's
+/// sockets: the wrapped value is resolved by std's own implementation, on the blocking pool
+/// (every time: std's trait may name host names). corun's trait is sealed to the types std
+/// implements its trait for, so a generic `A: std::net::ToSocketAddrs` needs this adapter.
+///
+/// ```
+/// fn connect<A: std::net::ToSocketAddrs + Sync>(addr: A) -> std::io::Result<corun::net::TcpStream> {
+///     corun::net::TcpStream::connect(corun::net::StdToSocketAddrs(addr))
+/// }
+/// let listener = corun::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let stream = connect(listener.local_addr().unwrap()).unwrap();
+/// assert_eq!(stream.peer_addr().unwrap(), listener.local_addr().unwrap());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct StdToSocketAddrs<A>(pub A);
+
+impl<A: std::net::ToSocketAddrs + Sync> Resolve for StdToSocketAddrs<A> {
+    fn resolve(&self) -> io::Result<Addrs> {
+        resolve_blocking(&self.0)
+    }
+}
+
 fn one(addr: SocketAddr) -> io::Result<Addrs> {
     Ok(Addrs::One(Some(addr).into_iter()))
 }

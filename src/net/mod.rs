@@ -8,7 +8,8 @@
 //!
 //! Differences from std, all deliberate:
 //! * Addresses are [`ToSocketAddrs`], corun's trait for the same types as std's, which resolves
-//!   host names on the [blocking pool](crate::blocking) instead of on a worker.
+//!   host names on the [blocking pool](crate::blocking) instead of on a worker. Code generic
+//!   over std's trait wraps its argument in [`StdToSocketAddrs`].
 //! * Timeouts (`set_read_timeout`, ...) and the non-blocking mode belong to the handle;
 //!   `try_clone` copies them (later changes to one handle do not reach its clones).
 //! * `set_nonblocking` sets how the handle behaves (return `WouldBlock` instead of waiting);
@@ -37,7 +38,7 @@ mod tcp;
 mod udp;
 mod unix;
 
-pub use addr::ToSocketAddrs;
+pub use addr::{StdToSocketAddrs, ToSocketAddrs};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};
