@@ -100,114 +100,81 @@ fn world() -> Arc<World> {
     })
 }
 
-/// The only worker goes to sleep while an event arrives: the worker takes it, or the poller
+/// A worker goes to sleep (one last poll, then the count).
+fn sleeps(world: &World, poller: &thread::Thread) {
+    worker_goes_to_sleep(world, poller);
+}
+
+/// A worker exits.
+fn exits(world: &World, poller: &thread::Thread) {
+    if world.pollers.worker_exited() {
+        poller.unpark();
+    }
+}
+
+/// The monitor excuses a worker stuck in a long coroutine (which neither polls nor sleeps).
+fn excuses_a_stuck_one(world: &World, poller: &thread::Thread) {
+    if world.pollers.worker_excused() {
+        poller.unpark();
+    }
+}
+
+/// One model: `workers` started, the poller thread running, each of `actors` on a thread of
+/// its own while the main thread lets the event arrive. Then a stop event (a poller blocked in
+/// `epoll_wait` after a worker took the event is woken by the next packet, as in life), and
+/// the event must have been taken.
+fn model(workers: usize, actors: &'static [fn(&World, &thread::Thread)]) {
+    loom::model(move || {
+        let world = world();
+        for _ in 0..workers {
+            world.pollers.worker_started();
+        }
+        let poller_thread = {
+            let world = world.clone();
+            thread::spawn(move || poller(&world))
+        };
+        let actors: Vec<_> = actors
+            .iter()
+            .map(|&actor| {
+                let world = world.clone();
+                let poller = poller_thread.thread().clone();
+                thread::spawn(move || actor(&world, &poller))
+            })
+            .collect();
+        world.epoll.arrive();
+        for actor in actors {
+            actor.join().unwrap();
+        }
+        world.epoll.arrive();
+        poller_thread.join().unwrap();
+        assert!(world.taken.load(Ordering::SeqCst));
+    });
+}
+
+/// The only worker goes to sleep while the event arrives: the worker takes it, or the poller
 /// (blocked in `epoll_wait`, or parked and sent back by the worker's unpark) does.
 #[test]
 fn an_event_is_taken_when_the_only_worker_sleeps() {
-    loom::model(|| {
-        let world = world();
-        world.pollers.worker_started();
-        let poller_thread = {
-            let world = world.clone();
-            thread::spawn(move || poller(&world))
-        };
-        let event = {
-            let world = world.clone();
-            thread::spawn(move || world.epoll.arrive())
-        };
-        worker_goes_to_sleep(&world, poller_thread.thread());
-        event.join().unwrap();
-        // If the worker took the event, a poller blocked in `epoll_wait` is still there: the
-        // next event (here, a stop) wakes it, as a later packet would.
-        world.epoll.arrive();
-        poller_thread.join().unwrap();
-        assert!(world.taken.load(Ordering::SeqCst));
-    });
+    model(1, &[sleeps]);
 }
 
-/// Two workers go to sleep in either order while an event arrives: the last one to sleep
+/// Two workers go to sleep in either order while the event arrives: the last one to sleep
 /// sends the poller to `epoll_wait`, and its unpark is not lost.
 #[test]
 fn an_event_is_taken_when_two_workers_sleep() {
-    loom::model(|| {
-        let world = world();
-        world.pollers.worker_started();
-        world.pollers.worker_started();
-        let poller_thread = {
-            let world = world.clone();
-            thread::spawn(move || poller(&world))
-        };
-        let other = {
-            let world = world.clone();
-            let poller = poller_thread.thread().clone();
-            thread::spawn(move || worker_goes_to_sleep(&world, &poller))
-        };
-        world.epoll.arrive();
-        worker_goes_to_sleep(&world, poller_thread.thread());
-        other.join().unwrap();
-        world.epoll.arrive();
-        poller_thread.join().unwrap();
-        assert!(world.taken.load(Ordering::SeqCst));
-    });
+    model(2, &[sleeps, sleeps]);
 }
 
-/// One worker exits while the other goes to sleep, in either order, with an event arriving:
-/// whichever of them changes the poller's mode unparks it.
+/// One worker exits while the other goes to sleep, in either order: whichever of them leaves
+/// nobody polling unparks the poller.
 #[test]
 fn an_event_is_taken_when_a_worker_exits_and_the_other_sleeps() {
-    loom::model(|| {
-        let world = world();
-        world.pollers.worker_started();
-        world.pollers.worker_started();
-        let poller_thread = {
-            let world = world.clone();
-            thread::spawn(move || poller(&world))
-        };
-        let exiting = {
-            let world = world.clone();
-            let poller = poller_thread.thread().clone();
-            thread::spawn(move || {
-                if world.pollers.worker_exited() {
-                    poller.unpark();
-                }
-            })
-        };
-        world.epoll.arrive();
-        worker_goes_to_sleep(&world, poller_thread.thread());
-        exiting.join().unwrap();
-        world.epoll.arrive();
-        poller_thread.join().unwrap();
-        assert!(world.taken.load(Ordering::SeqCst));
-    });
+    model(2, &[exits, sleeps]);
 }
 
-/// One worker is stuck in a long coroutine (it never polls here) while the other goes to sleep
-/// and an event arrives: the monitor excuses the stuck one, which sends the poller to
-/// `epoll_wait` if nobody else polls.
+/// One worker is stuck in a long coroutine while the other goes to sleep: the monitor excuses
+/// the stuck one, which sends the poller to `epoll_wait` if nobody else polls.
 #[test]
 fn an_event_is_taken_when_the_awake_worker_is_stuck() {
-    loom::model(|| {
-        let world = world();
-        world.pollers.worker_started(); // stuck: neither polls nor sleeps in this model
-        world.pollers.worker_started();
-        let poller_thread = {
-            let world = world.clone();
-            thread::spawn(move || poller(&world))
-        };
-        let monitor = {
-            let world = world.clone();
-            let poller = poller_thread.thread().clone();
-            thread::spawn(move || {
-                if world.pollers.worker_excused() {
-                    poller.unpark();
-                }
-            })
-        };
-        world.epoll.arrive();
-        worker_goes_to_sleep(&world, poller_thread.thread());
-        monitor.join().unwrap();
-        world.epoll.arrive();
-        poller_thread.join().unwrap();
-        assert!(world.taken.load(Ordering::SeqCst));
-    });
+    model(2, &[excuses_a_stuck_one, sleeps]);
 }
