@@ -70,7 +70,7 @@ const BACKSTOP: Duration = Duration::from_millis(10);
 /// hang), at the price of one wake-up a second when idle.
 const BLOCK_AT_MOST: libc::c_int = 1000;
 
-/// The workers awake and asleep, across every runtime (`pollers.rs`).
+/// The workers awake, asleep and excused, across every runtime (`pollers.rs`).
 static POLLERS: LazyLock<Pollers> = LazyLock::new(Pollers::new);
 
 /// Descriptors registered now: workers skip their polls (a system call each) while there are
