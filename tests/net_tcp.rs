@@ -7,17 +7,6 @@ use corun::net::{TcpListener, TcpStream};
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
 
-/// A small deterministic generator (xorshift64*), for payloads.
-fn rng(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed.max(1);
-    move || {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 /// Serves echo on `listener` until it has handled `connections` connections.
 fn echo_server(listener: TcpListener, connections: usize) -> corun::JoinHandle<()> {
     corun::spawn(move || {
@@ -41,21 +30,18 @@ fn two_hundred_clients_echo_random_payloads_byte_for_byte() {
             let clients: Vec<_> = (0..200u64)
                 .map(|i| {
                     corun::spawn(move || {
-                        let mut next = rng(i + 1);
-                        let len = (next() % (64 * 1024 + 1)) as usize;
-                        let payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                        let payload = common::payload(i + 1, 64 * 1024);
                         let stream = TcpStream::connect(addr).unwrap();
                         // Write from one coroutine while this one reads: `&TcpStream` is both.
                         let writer = stream.try_clone().unwrap();
-                        let sent = payload.clone();
-                        let w = corun::spawn(move || {
-                            (&writer).write_all(&sent).unwrap();
-                            writer.shutdown(std::net::Shutdown::Write).unwrap();
-                        });
-                        let mut echoed = Vec::with_capacity(len);
-                        (&stream).read_to_end(&mut echoed).unwrap();
-                        w.join().unwrap();
-                        assert!(echoed == payload, "client {i}: echo differs ({len} bytes)");
+                        let shut = |w: &TcpStream| w.shutdown(std::net::Shutdown::Write).unwrap();
+                        common::assert_echoed(
+                            stream,
+                            writer,
+                            shut,
+                            payload,
+                            &format!("client {i}"),
+                        );
                     })
                 })
                 .collect();

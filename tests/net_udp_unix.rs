@@ -13,17 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A small deterministic generator (xorshift64*), for payloads.
-fn rng(seed: u64) -> impl FnMut() -> u64 {
-    let mut x = seed.max(1);
-    move || {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 /// A socket path in the temp directory, unique to this process and call, removed on drop.
 struct TempPath(PathBuf);
 
@@ -255,21 +244,18 @@ fn unix_stream_echo_many_clients_random_payloads_byte_for_byte() {
                 .map(|i| {
                     let path = path.0.clone();
                     corun::spawn(move || {
-                        let mut next = rng(i + 1);
-                        let len = (next() % (64 * 1024 + 1)) as usize;
-                        let payload: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                        let payload = common::payload(i + 1, 64 * 1024);
                         let stream = UnixStream::connect(&path).unwrap();
                         assert_eq!(stream.peer_addr().unwrap().as_pathname(), Some(&*path));
                         let writer = stream.try_clone().unwrap();
-                        let sent = payload.clone();
-                        let w = corun::spawn(move || {
-                            (&writer).write_all(&sent).unwrap();
-                            writer.shutdown(Shutdown::Write).unwrap();
-                        });
-                        let mut echoed = Vec::with_capacity(len);
-                        (&stream).read_to_end(&mut echoed).unwrap();
-                        w.join().unwrap();
-                        assert!(echoed == payload, "client {i}: echo differs ({len} bytes)");
+                        let shut = |w: &UnixStream| w.shutdown(Shutdown::Write).unwrap();
+                        common::assert_echoed(
+                            stream,
+                            writer,
+                            shut,
+                            payload,
+                            &format!("client {i}"),
+                        );
                     })
                 })
                 .collect();

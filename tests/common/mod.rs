@@ -112,3 +112,45 @@ pub fn echo_until_eof<S: std::io::Read + std::io::Write>(mut stream: S) {
         }
     }
 }
+
+/// A random payload of 0 to `max` bytes, the same for the same `seed` (xorshift64*).
+pub fn payload(seed: u64, max: usize) -> Vec<u8> {
+    let mut x = seed.max(1);
+    let mut next = move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let len = (next() % (max as u64 + 1)) as usize;
+    (0..len).map(|_| next() as u8).collect()
+}
+
+/// A client's half of an echo exchange: writes `payload` on `writer` (a clone of `stream`) from
+/// a second coroutine, then shuts its write side, while this coroutine reads the echo back to
+/// end-of-file; checks it byte for byte. `what` names the client in a failure.
+pub fn assert_echoed<S>(
+    stream: S,
+    writer: S,
+    shut_write: impl FnOnce(&S) + Send + 'static,
+    payload: Vec<u8>,
+    what: &str,
+) where
+    S: Send + 'static,
+    for<'a> &'a S: std::io::Read + std::io::Write,
+{
+    use std::io::{Read, Write};
+    let sent = payload.clone();
+    let w = corun::spawn(move || {
+        (&writer).write_all(&sent).unwrap();
+        shut_write(&writer);
+    });
+    let mut echoed = Vec::with_capacity(payload.len());
+    (&stream).read_to_end(&mut echoed).unwrap();
+    w.join().unwrap();
+    assert!(
+        echoed == payload,
+        "{what}: echo differs ({} bytes)",
+        payload.len()
+    );
+}
