@@ -68,6 +68,28 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
+    run_on_pool(f, |wait| without_cancellation(wait))
+}
+
+/// [`blocking`] for the hooked libc calls, which must not unwind: a shutdown during the wait
+/// is left pending (`coroutine::deferring_cancellation`) instead of raised on return.
+#[cfg(feature = "hook")]
+pub(crate) fn blocking_in_hook<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    run_on_pool(f, |wait| {
+        crate::coroutine::deferring_cancellation(wait);
+    })
+}
+
+/// The body of [`blocking`]: `section` runs the wait with cancellation deferred.
+fn run_on_pool<F, T>(f: F, section: impl FnOnce(&mut dyn FnMut())) -> T
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
     if current_task().is_none() {
         return f();
     }
@@ -91,14 +113,15 @@ where
     let job: Box<dyn FnOnce() + Send + '_> = Box::new(job);
     // SAFETY: the job borrows `f`'s captures and `slot`, which live until this function
     // returns or unwinds. It does not return before the job has set `done` (the loop below,
-    // which a shutdown cannot cut short: `without_cancellation`), and it does not unwind from
+    // which a shutdown cannot cut short: `section` defers cancellation), and it does not unwind from
     // the submission on (`AbortOnUnwind`: nothing there is meant to panic, and if something
     // did, aborting is the sound way out). The job uses neither once it has set `done`. So
     // extending the box's lifetime bound to `'static` is never observed.
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
-    without_cancellation(|| {
+    let mut job = Some(job);
+    section(&mut || {
         let abort_on_unwind = AbortOnUnwind;
-        pool().submit(job);
+        pool().submit(job.take().expect("the wait runs once"));
         while !slot.done.load(Ordering::Acquire) {
             crate::park();
         }

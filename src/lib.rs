@@ -63,6 +63,8 @@ mod blocking;
 mod builder;
 #[cfg(not(loom))]
 mod coroutine;
+#[cfg(all(feature = "hook", not(loom)))]
+mod hook;
 #[cfg(not(loom))]
 pub mod io;
 #[cfg(not(loom))]

@@ -363,6 +363,11 @@ pub struct Cancelled;
 /// `without_cancellation` section. Whether it was unwinding is its own state, passed in: after
 /// a switch, `std::thread::panicking()` describes whatever last ran on this thread.
 fn switch_out(task: &Task, why: Suspend, unwinding: bool) {
+    if !unwinding && task.cancel_deferred.get() == 0 && task.cancel_pending.replace(false) {
+        // A shutdown that a hooked libc call reported as an error (`park_reporting_cancel`)
+        // instead of unwinding: the coroutine is back in Rust code, which can unwind.
+        std::panic::resume_unwind(Box::new(Cancelled));
+    }
     let resume = task.suspend(why);
     if resume != Resume::Shutdown || unwinding {
         return;
@@ -400,6 +405,32 @@ pub(crate) fn without_cancellation<R>(f: impl FnOnce() -> R) -> R {
         std::panic::resume_unwind(Box::new(Cancelled));
     }
     value
+}
+
+/// Runs `f` with shutdown cancellation deferred, like [`without_cancellation`], but never
+/// raises it: for code that must not unwind, the hooked libc calls (`crate::hook`), whose
+/// callers are C frames, or Rust frames that called a non-unwinding `extern "C"` function.
+/// Returns whether a shutdown is pending: the caller then fails its call (`ECANCELED`), and the
+/// coroutine unwinds with [`Cancelled`] at its next switch from Rust code (`switch_out`).
+#[cfg_attr(not(feature = "hook"), allow(dead_code))]
+pub(crate) fn deferring_cancellation<R>(f: impl FnOnce() -> R) -> (R, bool) {
+    let Some(task) = current_task() else {
+        return (f(), false);
+    };
+    task.cancel_deferred.set(task.cancel_deferred.get() + 1);
+    let value = f();
+    task.cancel_deferred.set(task.cancel_deferred.get() - 1);
+    (value, task.cancel_pending.get())
+}
+
+/// `park` for the hooked libc calls (see [`deferring_cancellation`]): returns whether a
+/// shutdown is pending (at once, without parking, if one was already).
+#[cfg_attr(not(feature = "hook"), allow(dead_code))]
+pub(crate) fn park_reporting_cancel() -> bool {
+    if cancellation_pending() {
+        return true;
+    }
+    deferring_cancellation(park).1
 }
 
 /// Whether a shutdown has been deferred on the calling coroutine (it will unwind with

@@ -227,6 +227,33 @@ pub(crate) fn park_on(
     directions: &[Option<Direction>],
     deadline: Option<Instant>,
 ) -> bool {
+    let park = || {
+        crate::park();
+        false
+    };
+    park_on_with(cell, directions, deadline, park) == Parked::Ready
+}
+
+/// How [`park_on_with`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parked {
+    /// Woken by the cell (or the cell was ready already).
+    Ready,
+    /// The deadline passed.
+    TimedOut,
+    /// `park` reported a shutdown (the hooks' park, which does not unwind).
+    Cancelled,
+}
+
+/// [`park_on`] with the parking step given: `park` parks once and returns whether the wait
+/// must end because the runtime is shutting down.
+#[inline]
+pub(crate) fn park_on_with(
+    cell: &ScheduledIo,
+    directions: &[Option<Direction>],
+    deadline: Option<Instant>,
+    mut park: impl FnMut() -> bool,
+) -> Parked {
     // `since` serves the starvation checks of `sync`, not I/O: no clock read for it here.
     let node = WaitNode::current(crate::time::origin());
     struct Queued<'a> {
@@ -257,18 +284,20 @@ pub(crate) fn park_on(
             continue;
         };
         if !cell.enqueue(direction, &node) {
-            return true; // ready already; `queued` withdraws the other direction
+            return Parked::Ready; // ready already; `queued` withdraws the other direction
         }
         queued.directions[i] = Some(direction);
     }
     let _timer = deadline.map(crate::time::Timer::for_current);
     loop {
         if !node.is_waiting() {
-            return true;
+            return Parked::Ready;
         }
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            return false;
+            return Parked::TimedOut;
         }
-        crate::park();
+        if park() {
+            return Parked::Cancelled;
+        }
     }
 }

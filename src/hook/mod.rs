@@ -1,0 +1,359 @@
+//! Transparent hooks (feature `hook`): the blocking libc calls, made inside a coroutine, park
+//! the coroutine instead of its worker thread.
+//!
+//! With the feature on, corun defines `read`, `write`, `recv`, `accept`, `connect`, `poll`,
+//! `nanosleep` and the rest (the `*_calls.rs` files) as exported C functions. The executable's
+//! definitions come first in the dynamic linker's search order, so calls from Rust's std and
+//! from shared libraries reach them; the real functions are found once with
+//! `dlsym(RTLD_NEXT, ..)` (`real.rs`). DESIGN.md ("Hooks") explains the linking and what cannot
+//! be hooked.
+//!
+//! # The rule of every hook
+//!
+//! * **Outside a coroutine, pass through.** Plain threads and corun's own threads (workers
+//!   between coroutines, the netpoller, the monitor, the blocking pool) get the real call, errno
+//!   and all. The one exception is a descriptor corun itself made non-blocking (a pipe or a
+//!   listening socket a coroutine waited on, `SYS_NONBLOCK` in `fd_table.rs`): there a call
+//!   that says `EAGAIN` although the user never asked for non-blocking mode waits in `poll(2)`
+//!   and retries, so the thread sees the blocking behaviour it would have seen.
+//! * **Inside a coroutine, on a socket or pipe the user left blocking:** make the call
+//!   non-blocking (`MSG_DONTWAIT` for socket data calls; `O_NONBLOCK` set once on the file for
+//!   pipes and `accept`, if the process created the descriptor), try it, and on `EAGAIN` park on the descriptor's readiness cell (the
+//!   netpoller's, `io/readiness.rs`) until it is ready, then retry. `SO_RCVTIMEO` and
+//!   `SO_SNDTIMEO` are honoured: the call fails with `EAGAIN` when they pass, as the kernel's
+//!   would. Stream writes go on until everything is written, as a blocking write does.
+//! * **Everything else passes through:** descriptors the user made non-blocking (plain
+//!   `EAGAIN`), regular files, terminals, eventfds.
+//!
+//! # Close while others wait
+//!
+//! A coroutine that waits holds a count on the descriptor's entry (`Fd::enter`). `close` marks
+//! the entry `CLOSING`, then makes the cell ready in both directions, which wakes the waiters
+//! and makes any queueing that races it fail; it waits for the count to drop to zero, and only
+//! then deregisters and closes. A waiter checks `CLOSING` after each wake and before each
+//! queueing, and leaves with `EBADF`. Order: the closer's `fetch_or(CLOSING)` precedes its
+//! `set_events`; a waiter that queues after the `set_events` sees READY, retries, and meets
+//! `CLOSING` (the tick it read with Acquire is the one `set_events` published after the flag);
+//! a waiter that queued before is woken by it. So no waiter sleeps through a close, and no
+//! waiter touches the cell or the descriptor number after the close: Go's `fdMutex` rule.
+//!
+//! # Shutdown
+//!
+//! A hooked call cannot unwind (its caller is C, or a Rust frame that called an `extern "C"`
+//! function that cannot), so its waits defer the runtime's `Cancelled` unwind: a call that is
+//! waiting when the runtime shuts down fails with `ECANCELED` (a sleep returns early), and the
+//! coroutine unwinds at its next switch from Rust code.
+
+mod dns_calls;
+mod fd_calls;
+mod fd_table;
+mod io_calls;
+mod poll_calls;
+mod real;
+mod sleep_calls;
+
+use crate::coroutine::{current_task, park_reporting_cancel};
+use crate::io::readiness::Direction;
+use crate::io::{park_on_with, poll_fd, Parked};
+use fd_table::{
+    Fd, KIND_MASK, KIND_OTHER, KIND_SOCKET, OWNED, STREAM, SYS_NONBLOCK, USER_NONBLOCK,
+};
+use libc::c_int;
+use real::real;
+use std::time::{Duration, Instant};
+
+/// Whether the caller is a coroutine (hooks act only then).
+#[inline]
+fn in_coroutine() -> bool {
+    current_task().is_some()
+}
+
+#[inline]
+fn errno() -> c_int {
+    // SAFETY: `__errno_location` returns the calling thread's errno, always valid.
+    unsafe { *libc::__errno_location() }
+}
+
+#[inline]
+fn set_errno(value: c_int) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = value };
+}
+
+/// Fails a call with `value` in errno: returns -1.
+#[inline]
+fn fail(value: c_int) -> isize {
+    set_errno(value);
+    -1
+}
+
+/// A `timeval` as a duration (`None` for zero, which means "no timeout" to the kernel, or for a
+/// negative or malformed one).
+fn timeval_duration(tv: libc::timeval) -> Option<Duration> {
+    let secs = u64::try_from(tv.tv_sec).ok()?;
+    let micros = u32::try_from(tv.tv_usec)
+        .ok()
+        .filter(|&us| us < 1_000_000)?;
+    let dur = Duration::new(secs, micros * 1000);
+    (!dur.is_zero()).then_some(dur)
+}
+
+/// How a hooked data call makes its attempt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// The call as the caller made it (its descriptor is non-blocking already, or it passes
+    /// through).
+    AsCalled,
+    /// A socket call with `MSG_DONTWAIT` added (`read` and `write` become `recv` and `send`).
+    DontWait,
+}
+
+/// What a hooked call is, for [`blocking_call`].
+#[derive(Clone, Copy)]
+struct Call {
+    direction: Direction,
+    /// The call has a `MSG_DONTWAIT` form on sockets (false for `accept`).
+    dontwait: bool,
+    /// The bytes asked for, for the short-transfer rule of stream sockets (`None`: the rule
+    /// does not apply, as for datagrams and vectored calls).
+    len: Option<usize>,
+}
+
+/// How a [`blocking_call`] was served.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Served {
+    /// Passed through: the result is the real call's.
+    Passed,
+    /// Made non-blocking and waited for by corun (a write may then go on after a short one).
+    Managed,
+}
+
+/// Runs a call that may block on `fd`, following the rule of the module docs. `attempt` makes
+/// one attempt; it returns the call's result, with errno set when negative.
+#[inline]
+fn blocking_call(
+    fd: c_int,
+    call: Call,
+    mut attempt: impl FnMut(Attempt) -> isize,
+) -> (isize, Served) {
+    if !in_coroutine() {
+        return match fd_table::get(fd) {
+            Some(entry) if entry.state() & (SYS_NONBLOCK | USER_NONBLOCK) == SYS_NONBLOCK => (
+                thread_waits(fd, entry, call.direction, attempt),
+                Served::Passed,
+            ),
+            _ => (attempt(Attempt::AsCalled), Served::Passed),
+        };
+    }
+    let Some(entry) = fd_table::get_or_create(fd) else {
+        return (attempt(Attempt::AsCalled), Served::Passed);
+    };
+    let state = entry.known_state(fd);
+    let kind = state & KIND_MASK;
+    if state & USER_NONBLOCK != 0 || kind == KIND_OTHER {
+        return (attempt(Attempt::AsCalled), Served::Passed);
+    }
+    let how = if kind == KIND_SOCKET && call.dontwait {
+        Attempt::DontWait
+    } else if state & SYS_NONBLOCK != 0 || (state & OWNED != 0 && make_nonblocking(fd, entry)) {
+        Attempt::AsCalled
+    } else {
+        // Not this process's alone (see `fd_table.rs`), or the user had made it non-blocking
+        // already, behind the hooks' back.
+        return (attempt(Attempt::AsCalled), Served::Passed);
+    };
+    let stream = state & STREAM != 0;
+    (
+        coroutine_waits(fd, entry, call, how, stream, attempt),
+        Served::Managed,
+    )
+}
+
+/// Sets `O_NONBLOCK` on `fd`'s open file for corun's sake (`SYS_NONBLOCK`); false if the user
+/// had set it already (recorded as theirs then).
+#[cold]
+fn make_nonblocking(fd: c_int, entry: &Fd) -> bool {
+    let real = real();
+    // SAFETY: F_GETFL and F_SETFL read no memory.
+    let flags = unsafe { (real.fcntl)(fd, libc::F_GETFL, 0) };
+    if flags < 0 {
+        return false; // the attempt will report the error
+    }
+    if flags & libc::O_NONBLOCK != 0 {
+        entry.set_flag(USER_NONBLOCK, true);
+        return false;
+    }
+    // SAFETY: as above.
+    let set = unsafe {
+        (real.fcntl)(
+            fd,
+            libc::F_SETFL,
+            (flags | libc::O_NONBLOCK) as libc::c_ulong,
+        )
+    };
+    if set < 0 {
+        return false;
+    }
+    entry.set_flag(SYS_NONBLOCK, true);
+    true
+}
+
+/// The coroutine's loop: attempt, and on `EAGAIN` park on the readiness cell, until the call
+/// completes, fails, times out (`EAGAIN`), is closed under it (`EBADF`) or cancelled by a
+/// shutdown (`ECANCELED`).
+fn coroutine_waits(
+    fd: c_int,
+    entry: &Fd,
+    call: Call,
+    how: Attempt,
+    stream: bool,
+    mut attempt: impl FnMut(Attempt) -> isize,
+) -> isize {
+    let direction = call.direction;
+    let mut deadline: Option<Option<Instant>> = None;
+    let mut entered = false;
+    let result = loop {
+        let cell = entry.cell();
+        let seen = cell.map(|cell| cell.readiness(direction));
+        if seen.is_none_or(|seen| seen.is_ready()) {
+            let r = attempt(how);
+            if r >= 0 {
+                if let (Some(cell), Some(seen), Some(len), true) = (cell, seen, call.len, stream) {
+                    if r > 0 && (r as usize) < len {
+                        cell.clear_drained(seen);
+                    }
+                }
+                break r;
+            }
+            if errno() != libc::EAGAIN {
+                break r;
+            }
+            if let (Some(cell), Some(seen)) = (cell, seen) {
+                cell.clear(seen);
+            }
+        }
+        if deadline.is_none() {
+            // First time it would block. A socket the user set non-blocking through a path the
+            // hooks did not see (a duplicate, a raw system call) keeps its `EAGAIN`.
+            if how == Attempt::DontWait && user_set_nonblocking(fd, entry) {
+                break fail(libc::EAGAIN);
+            }
+        }
+        let until = *deadline.get_or_insert_with(|| {
+            entry
+                .timeout(direction)
+                .and_then(|t| Instant::now().checked_add(t))
+        });
+        if until.is_some_and(|until| Instant::now() >= until) {
+            break fail(libc::EAGAIN);
+        }
+        if !entered {
+            if !entry.enter() {
+                break fail(libc::EBADF);
+            }
+            entered = true;
+        }
+        match wait(fd, entry, direction, until) {
+            Ok(Parked::Ready) => continue,
+            Ok(Parked::TimedOut) => break fail(libc::EAGAIN),
+            Ok(Parked::Cancelled) => break fail(libc::ECANCELED),
+            Err(e) => break fail(e),
+        }
+    };
+    if entered {
+        entry.leave();
+    }
+    result
+}
+
+/// Whether `fd`'s open file is in non-blocking mode although the entry says the user left it
+/// blocking; records it if so.
+#[cold]
+fn user_set_nonblocking(fd: c_int, entry: &Fd) -> bool {
+    // SAFETY: F_GETFL reads no memory.
+    let flags = unsafe { (real().fcntl)(fd, libc::F_GETFL, 0) };
+    let nonblocking = flags >= 0 && flags & libc::O_NONBLOCK != 0;
+    if nonblocking {
+        entry.set_flag(USER_NONBLOCK, true);
+    }
+    nonblocking
+}
+
+/// Parks until `fd` may be ready in `direction`, `deadline` passes, or a shutdown; an errno if
+/// it cannot wait (`EBADF` once a close has begun, or a registration failure).
+fn wait(
+    fd: c_int,
+    entry: &Fd,
+    direction: Direction,
+    deadline: Option<Instant>,
+) -> Result<Parked, c_int> {
+    if entry.closing() {
+        return Err(libc::EBADF);
+    }
+    let cell = entry
+        .register(fd)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    if cell.readiness(direction).is_ready() {
+        return Ok(Parked::Ready);
+    }
+    let parked = park_on_with(cell, &[Some(direction)], deadline, park_reporting_cancel);
+    if entry.closing() {
+        return Err(libc::EBADF);
+    }
+    Ok(parked)
+}
+
+/// A plain thread's call on a descriptor corun made non-blocking: where the kernel would have
+/// blocked, wait in `poll(2)` (for no longer than the descriptor's timeout) and retry.
+#[cold]
+fn thread_waits(
+    fd: c_int,
+    entry: &Fd,
+    direction: Direction,
+    mut attempt: impl FnMut(Attempt) -> isize,
+) -> isize {
+    let mut deadline = None;
+    loop {
+        let r = attempt(Attempt::AsCalled);
+        if r >= 0 || errno() != libc::EAGAIN {
+            return r;
+        }
+        let until = *deadline.get_or_insert_with(|| {
+            entry
+                .timeout(direction)
+                .and_then(|t| Instant::now().checked_add(t))
+        });
+        match poll_fd(fd, direction.into(), until) {
+            Ok(true) => continue,
+            Ok(false) => return fail(libc::EAGAIN),
+            Err(e) => return fail(e.raw_os_error().unwrap_or(libc::EIO)),
+        }
+    }
+}
+
+/// A stream write that goes on until everything is written, as a blocking one does:
+/// `attempt(done, how)` writes what remains after `done` bytes. Returns the total, or the
+/// error if nothing was written. Only calls that corun manages go on after a short write.
+fn write_all(
+    fd: c_int,
+    direction: Direction,
+    len: usize,
+    mut attempt: impl FnMut(usize, Attempt) -> isize,
+) -> isize {
+    let mut done = 0usize;
+    loop {
+        let call = Call {
+            direction,
+            dontwait: true,
+            len: Some(len - done),
+        };
+        let (r, served) = blocking_call(fd, call, |how| attempt(done, how));
+        if r < 0 {
+            return if done > 0 { done as isize } else { r };
+        }
+        done += r as usize;
+        if served == Served::Passed || done >= len || r == 0 {
+            return done as isize;
+        }
+    }
+}

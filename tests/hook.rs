@@ -1,0 +1,1069 @@
+//! The `hook` feature: std's and C's blocking calls, made in a coroutine, park the coroutine
+//! instead of blocking its worker thread; outside coroutines they behave exactly as libc's.
+//!
+//! Every test here uses only std's types (`std::net`, `std::os::unix::net`, `std::thread::sleep`)
+//! and raw `libc` calls for the I/O under test; corun provides only the runtime, the spawning
+//! and the handshakes between coroutines.
+//!
+//! Most tests run on a runtime of one worker *and no spare threads* ([`one_worker`]): there, a
+//! call that blocks the worker's thread stops every other coroutine for as long as it blocks
+//! (corun's monitor would otherwise start a spare thread after 10 ms and hide the mistake), so
+//! a test whose other coroutines must make progress meanwhile (a writer, a ticker) hangs, and
+//! fails at its [`within`] bound, unless the hook parked the caller. Handshakes are
+//! deterministic on one worker: a coroutine sets a flag just before its blocking call, and once
+//! another coroutine sees the flag, the first one has given the worker up, i.e. it is parked in
+//! that call.
+//!
+//! The hooks change every libc call in the binary they are linked into (the test harness's
+//! included), so these tests are a test binary of their own, built only with `--features hook`.
+
+mod common;
+
+use common::{within, LONG, SHORT};
+use std::ffi::CStr;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A runtime of one worker that may not start spare threads: a blocking call on its worker
+/// stops every coroutine of the runtime until the call returns.
+fn one_worker() -> corun::Runtime {
+    corun::runtime::Builder::new()
+        .workers(1)
+        .max_threads(1)
+        .build()
+        .expect("build a one-worker runtime")
+}
+
+/// Held by the tests that open thousands of descriptors, and by the `select` test: `fd_set`
+/// holds descriptors below `FD_SETSIZE` (1024) only, which the tests running meanwhile could
+/// otherwise push the new descriptors' numbers past.
+static MANY_FDS: Mutex<()> = Mutex::new(());
+
+/// A coroutine that only counts and yields. On a [`one_worker`] runtime it advances only while
+/// the worker's thread is free, never while some coroutine blocks that thread in a system call.
+struct Ticker {
+    ticks: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    handle: corun::JoinHandle<()>,
+}
+
+impl Ticker {
+    /// Starts the ticker on the current runtime (call it from a coroutine).
+    fn start() -> Ticker {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = {
+            let (ticks, stop) = (ticks.clone(), stop.clone());
+            corun::spawn(move || {
+                // Bounded by `stop`, and by the test's `within` if that is never set.
+                while !stop.load(Ordering::SeqCst) {
+                    ticks.fetch_add(1, Ordering::SeqCst);
+                    corun::yield_now();
+                }
+            })
+        };
+        Ticker {
+            ticks,
+            stop,
+            handle,
+        }
+    }
+
+    fn ticks(&self) -> u64 {
+        self.ticks.load(Ordering::SeqCst)
+    }
+
+    /// Stops the ticker, joins it and returns its final count.
+    fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.join().unwrap();
+        self.ticks.load(Ordering::SeqCst)
+    }
+}
+
+/// Yields until `flag` is set. On a [`one_worker`] runtime, by a coroutine that sets it just
+/// before a blocking call: once seen, that coroutine is parked in the call.
+fn wait_for(flag: &AtomicBool) {
+    let start = Instant::now();
+    while !flag.load(Ordering::SeqCst) {
+        assert!(start.elapsed() < SHORT, "the other coroutine never started");
+        corun::yield_now();
+    }
+}
+
+/// This thread's `errno`, as left by the last failed call.
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .expect("an OS error")
+}
+
+/// A pipe: (read end, write end), both blocking.
+fn pipe() -> (RawFd, RawFd) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    (fds[0], fds[1])
+}
+
+/// `libc::read` into `buf`, returning the raw result.
+fn raw_read(fd: RawFd, buf: &mut [u8]) -> isize {
+    // SAFETY: `buf` is valid for writes of its length.
+    unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }
+}
+
+/// `libc::write` of `buf`, returning the raw result.
+fn raw_write(fd: RawFd, buf: &[u8]) -> isize {
+    // SAFETY: `buf` is valid for reads of its length.
+    unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }
+}
+
+/// `libc::close`, returning the raw result.
+fn raw_close(fd: RawFd) -> i32 {
+    // SAFETY: closing a descriptor number only affects that descriptor, which the caller owns.
+    unsafe { libc::close(fd) }
+}
+
+/// A connected pair of std TCP streams over loopback: (client, server side). Works in a
+/// coroutine or on a thread (a loopback connect completes in the listener's backlog).
+fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (client, server)
+}
+
+/// The address of a loopback port that (almost surely) nobody listens on: bound, then closed.
+fn closed_port() -> std::net::SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// 1000 std TCP echo clients and their 1000 server coroutines (accepted by a std listener in a
+/// coroutine) all share one worker, payloads checked byte for byte, while a ticker coroutine
+/// keeps advancing: a read, write, accept or connect that would block parks its coroutine, not
+/// the worker. Without the hook the first blocking read holds the only worker for ever and the
+/// test fails at its bound.
+#[test]
+fn a_thousand_std_echo_clients_share_one_worker_with_a_ticker() {
+    const CLIENTS: usize = 1000;
+    within(LONG, || {
+        let _fds = MANY_FDS.lock().unwrap_or_else(PoisonError::into_inner);
+        let rt = one_worker();
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            // std listens with a backlog of 128, and the thousand connects come before the
+            // first accept: a full queue drops SYNs, which come back a second or more later.
+            // Listening again only resizes the queue.
+            // SAFETY: the listener's descriptor, open for the duration of the call.
+            assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 1024) }, 0);
+            let ticker = Ticker::start();
+            let server = corun::spawn(move || {
+                let connections: Vec<_> = (0..CLIENTS)
+                    .map(|_| {
+                        let (stream, _) = listener.accept().unwrap();
+                        corun::spawn(move || common::echo_until_eof(stream))
+                    })
+                    .collect();
+                connections.into_iter().for_each(|c| c.join().unwrap());
+            });
+            let before = ticker.ticks();
+            let clients: Vec<_> = (0..CLIENTS as u64)
+                .map(|i| {
+                    corun::spawn(move || {
+                        let stream = TcpStream::connect(addr).unwrap();
+                        let writer = stream.try_clone().unwrap();
+                        let shut = |w: &TcpStream| w.shutdown(Shutdown::Write).unwrap();
+                        let payload = common::payload(i + 1, 16 * 1024);
+                        common::assert_echoed(
+                            stream,
+                            writer,
+                            shut,
+                            payload,
+                            &format!("client {i}"),
+                        );
+                    })
+                })
+                .collect();
+            clients.into_iter().for_each(|c| c.join().unwrap());
+            let after = ticker.ticks();
+            server.join().unwrap();
+            ticker.stop();
+            assert!(
+                after > before,
+                "the ticker did not advance during the exchanges ({before} ticks before and after)"
+            );
+        });
+    });
+}
+
+/// 10,000 coroutines each call `std::thread::sleep(100 ms)` on two workers: the sleeps overlap
+/// (parked on the timer wheel), so all are done in well under a second (asserted: under 5 s;
+/// serially it would take 1000 s, with each sleep holding a thread 500 s on two workers, and
+/// still some 15 s with the monitor's 64 spare threads), and none wakes early.
+#[test]
+fn ten_thousand_std_sleeps_overlap_and_none_wakes_early() {
+    const SLEEPERS: usize = 10_000;
+    const SLEEP: Duration = Duration::from_millis(100);
+    within(LONG, || {
+        let rt = common::runtime(2);
+        let start = Instant::now();
+        let early = rt.block_on(|| {
+            let sleepers: Vec<_> = (0..SLEEPERS)
+                .map(|_| {
+                    corun::spawn(|| {
+                        let t = Instant::now();
+                        thread::sleep(SLEEP);
+                        t.elapsed() < SLEEP
+                    })
+                })
+                .collect();
+            sleepers
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|&early| early)
+                .count()
+        });
+        let total = start.elapsed();
+        assert_eq!(early, 0, "sleepers woke early");
+        assert!(total < Duration::from_secs(5), "took {total:?}");
+    });
+}
+
+/// `libc::read` on an empty pipe in a coroutine parks it until another coroutine of the same
+/// single worker writes (a thread-blocking read would hang the worker), and returns the bytes.
+#[test]
+fn libc_read_on_an_empty_pipe_parks_until_another_coroutine_writes() {
+    within(SHORT, || {
+        let (r, w) = pipe();
+        let rt = one_worker();
+        let got = rt.block_on(move || {
+            let reading = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let reading = reading.clone();
+                corun::spawn(move || {
+                    wait_for(&reading);
+                    assert_eq!(raw_write(w, b"through the pipe"), 16);
+                })
+            };
+            reading.store(true, Ordering::SeqCst);
+            let mut buf = [0u8; 64];
+            let mut got = Vec::new();
+            // Bounded: a pipe write of 16 bytes arrives whole, so one read normally takes all.
+            for _ in 0..16 {
+                if got.len() == 16 {
+                    break;
+                }
+                let n = raw_read(r, &mut buf);
+                assert!(n > 0, "read returned {n} (errno {})", errno());
+                got.extend_from_slice(&buf[..n as usize]);
+            }
+            writer.join().unwrap();
+            got
+        });
+        assert_eq!(got, b"through the pipe");
+        assert_eq!(raw_close(r), 0);
+        assert_eq!(raw_close(w), 0);
+    });
+}
+
+/// A std TCP stream the user set non-blocking keeps plain `EAGAIN` semantics in a coroutine:
+/// a read with nothing to read returns `WouldBlock` at once instead of parking (which, with
+/// nobody ever writing, would hang the test).
+#[test]
+fn a_non_blocking_std_socket_still_returns_would_block_in_a_coroutine() {
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let (client, server) = tcp_pair();
+            client.set_nonblocking(true).unwrap();
+            let err = (&client).read(&mut [0u8; 8]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WouldBlock);
+            // And it still reads what arrives.
+            (&server).write_all(b"x").unwrap();
+            let start = Instant::now();
+            let mut byte = [0u8; 1];
+            let n = loop {
+                match (&client).read(&mut byte) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        assert!(start.elapsed() < SHORT, "the byte never arrived");
+                        corun::yield_now();
+                    }
+                    Err(e) => panic!("read: {e}"),
+                }
+            };
+            assert_eq!((n, byte), (1, *b"x"));
+        });
+    });
+}
+
+/// `SO_RCVTIMEO` and `SO_SNDTIMEO` are honoured in a coroutine: a std TCP stream and a std Unix
+/// stream with a 50 ms read timeout, and a Unix stream with a 50 ms write timeout and a full
+/// buffer, return `WouldBlock` after at least 50 ms, and a ticker on the same single worker
+/// advances during each wait (it would not if the call held the worker's thread).
+#[test]
+fn socket_timeouts_return_would_block_while_the_worker_runs_others() {
+    const TIMEOUT: Duration = Duration::from_millis(50);
+
+    /// Runs `call`, which must fail with `WouldBlock` after at least `TIMEOUT`, and checks that
+    /// `ticker` advanced meanwhile.
+    fn times_out(what: &str, ticker: &Ticker, call: impl FnOnce() -> std::io::Result<usize>) {
+        let before = ticker.ticks();
+        let start = Instant::now();
+        let err = call().expect_err(what);
+        let elapsed = start.elapsed();
+        let after = ticker.ticks();
+        assert_eq!(err.kind(), ErrorKind::WouldBlock, "{what}: {err}");
+        assert!(
+            elapsed >= TIMEOUT,
+            "{what}: timed out early, after {elapsed:?}"
+        );
+        assert!(after > before, "{what}: the ticker stood still meanwhile");
+    }
+
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let ticker = Ticker::start();
+
+            let (client, _server) = tcp_pair();
+            client.set_read_timeout(Some(TIMEOUT)).unwrap();
+            times_out("TCP read", &ticker, || (&client).read(&mut [0u8; 8]));
+
+            let (near, _far) = UnixStream::pair().unwrap();
+            near.set_read_timeout(Some(TIMEOUT)).unwrap();
+            times_out("Unix read", &ticker, || (&near).read(&mut [0u8; 8]));
+
+            let (near, _far) = UnixStream::pair().unwrap();
+            near.set_write_timeout(Some(TIMEOUT)).unwrap();
+            // Fill the buffer (nobody reads `_far`): the write that finds it full times out.
+            // Bounded: the socket buffers hold a few hundred KiB, far below 10,000 × 4 KiB.
+            let chunk = [0u8; 4096];
+            let mut filled = false;
+            for _ in 0..10_000 {
+                let before = ticker.ticks();
+                let start = Instant::now();
+                match (&near).write(&chunk) {
+                    Ok(n) => assert!(n > 0),
+                    Err(err) => {
+                        let elapsed = start.elapsed();
+                        assert_eq!(err.kind(), ErrorKind::WouldBlock, "Unix write: {err}");
+                        assert!(elapsed >= TIMEOUT, "Unix write timed out after {elapsed:?}");
+                        assert!(
+                            ticker.ticks() > before,
+                            "Unix write: the ticker stood still meanwhile"
+                        );
+                        filled = true;
+                        break;
+                    }
+                }
+            }
+            assert!(filled, "the Unix socket never filled up");
+            ticker.stop();
+        });
+    });
+}
+
+/// `libc::close` of a descriptor another coroutine is blocked reading on (one end of a std
+/// Unix stream pair, read with `libc::read`) wakes that coroutine with an error: `read`
+/// returns -1 with `errno` `EBADF`, while the peer is still open (so no end-of-file).
+#[test]
+fn closing_a_descriptor_wakes_its_blocked_reader_with_ebadf() {
+    within(SHORT, || {
+        let (near, far) = UnixStream::pair().unwrap();
+        let fd = near.into_raw_fd();
+        let rt = one_worker();
+        let (n, err) = rt.block_on(move || {
+            let reading = Arc::new(AtomicBool::new(false));
+            let reader = {
+                let reading = reading.clone();
+                corun::spawn(move || {
+                    reading.store(true, Ordering::SeqCst);
+                    let n = raw_read(fd, &mut [0u8; 8]);
+                    (n, if n < 0 { errno() } else { 0 })
+                })
+            };
+            wait_for(&reading);
+            assert_eq!(raw_close(fd), 0, "close: errno {}", errno());
+            reader.join().unwrap()
+        });
+        drop(far);
+        assert_eq!(n, -1, "the read returned {n} instead of failing");
+        assert_eq!(err, libc::EBADF, "errno");
+    });
+}
+
+/// `libc::poll` on two std Unix sockets in a coroutine parks until a writer coroutine (on the
+/// same single worker) makes the second one readable, and reports only that one; `poll` with a
+/// 50 ms timeout and nothing ready returns 0 after at least 50 ms, a ticker advancing meanwhile.
+#[test]
+fn poll_parks_until_one_of_two_sockets_is_ready_and_times_out_not_early() {
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let (a, _a_peer) = UnixStream::pair().unwrap();
+            let (b, b_peer) = UnixStream::pair().unwrap();
+            let polling = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let polling = polling.clone();
+                corun::spawn(move || {
+                    wait_for(&polling);
+                    (&b_peer).write_all(b"!").unwrap();
+                    b_peer
+                })
+            };
+            let mut fds = [
+                libc::pollfd {
+                    fd: a.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: b.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            polling.store(true, Ordering::SeqCst);
+            // SAFETY: `fds` is valid for its two entries. A 10 s timeout bounds the wait.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 10_000) };
+            assert_eq!(n, 1, "poll returned {n}");
+            assert_eq!(fds[0].revents, 0, "the first socket reported ready");
+            assert_ne!(
+                fds[1].revents & libc::POLLIN,
+                0,
+                "the second socket not readable"
+            );
+            let _b_peer = writer.join().unwrap();
+            let mut byte = [0u8; 1];
+            (&b).read_exact(&mut byte).unwrap();
+            assert_eq!(&byte, b"!");
+
+            // Nothing ready: a timeout.
+            let ticker = Ticker::start();
+            for fd in &mut fds {
+                fd.revents = 0;
+            }
+            let before = ticker.ticks();
+            let start = Instant::now();
+            // SAFETY: as above.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 50) };
+            let elapsed = start.elapsed();
+            let after = ticker.ticks();
+            ticker.stop();
+            assert_eq!(n, 0, "poll returned {n} with nothing to read");
+            assert!(elapsed >= Duration::from_millis(50), "early: {elapsed:?}");
+            assert!(
+                after > before,
+                "the ticker stood still during the timed poll"
+            );
+        });
+    });
+}
+
+/// `libc::select` on one std Unix socket (an `fd_set` built with `FD_SET`) in a coroutine parks
+/// until a writer coroutine on the same single worker makes it readable, and reports it with
+/// `FD_ISSET`; with nothing to read and a 30 ms timeout it returns 0, not early.
+#[test]
+fn select_parks_until_its_socket_is_readable() {
+    /// `select` for reading on `fd` alone, with `timeout`; the count and whether `fd` is set.
+    fn select_read(fd: RawFd, timeout: Duration) -> (i32, bool) {
+        // SAFETY: an all-zero `fd_set` is a valid (empty) one; FD_SET checks its range.
+        let mut set: libc::fd_set = unsafe { std::mem::zeroed() };
+        unsafe {
+            libc::FD_ZERO(&mut set);
+            libc::FD_SET(fd, &mut set);
+        }
+        let mut tv = libc::timeval {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+        };
+        let null = std::ptr::null_mut();
+        // SAFETY: the set and the timeval are valid for the call; the others are null.
+        let n = unsafe { libc::select(fd + 1, &mut set, null, null, &mut tv) };
+        // SAFETY: as above.
+        (n, unsafe { libc::FD_ISSET(fd, &set) })
+    }
+
+    within(LONG + SHORT, || {
+        // The 1000-connection test may hold descriptors up to several thousands meanwhile.
+        let _fds = MANY_FDS.lock().unwrap_or_else(PoisonError::into_inner);
+        let rt = one_worker();
+        rt.block_on(|| {
+            let (near, far) = UnixStream::pair().unwrap();
+            let fd = near.as_raw_fd();
+            assert!((fd as usize) < libc::FD_SETSIZE, "descriptor {fd} too high");
+            let selecting = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let selecting = selecting.clone();
+                corun::spawn(move || {
+                    wait_for(&selecting);
+                    (&far).write_all(b"?").unwrap();
+                    far
+                })
+            };
+            selecting.store(true, Ordering::SeqCst);
+            let (n, set) = select_read(fd, Duration::from_secs(10));
+            assert_eq!((n, set), (1, true), "select after the write");
+            let _far = writer.join().unwrap();
+            let mut byte = [0u8; 1];
+            (&near).read_exact(&mut byte).unwrap();
+            assert_eq!(&byte, b"?");
+
+            let start = Instant::now();
+            let (n, set) = select_read(fd, Duration::from_millis(30));
+            let elapsed = start.elapsed();
+            assert_eq!((n, set), (0, false), "select with nothing to read");
+            assert!(elapsed >= Duration::from_millis(30), "early: {elapsed:?}");
+        });
+    });
+}
+
+/// A UDP ping-pong of 100 rounds over std `UdpSocket`s between two coroutines on one worker:
+/// `send`/`recv` on a connected socket against `recv_from`/`send_to`, every value checked.
+#[test]
+fn udp_ping_pong_between_two_coroutines_on_one_worker() {
+    const ROUNDS: u32 = 100;
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let ping = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let pong = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let ping_addr = ping.local_addr().unwrap();
+            ping.connect(pong.local_addr().unwrap()).unwrap();
+            let ponger = corun::spawn(move || {
+                let mut buf = [0u8; 16];
+                for _ in 0..ROUNDS {
+                    let (n, from) = pong.recv_from(&mut buf).unwrap();
+                    assert_eq!((n, from), (4, ping_addr));
+                    let value = u32::from_le_bytes(buf[..4].try_into().unwrap());
+                    pong.send_to(&(value + 1).to_le_bytes(), from).unwrap();
+                }
+            });
+            let mut buf = [0u8; 16];
+            for round in 0..ROUNDS {
+                ping.send(&(2 * round).to_le_bytes()).unwrap();
+                let n = ping.recv(&mut buf).unwrap();
+                assert_eq!(n, 4);
+                let value = u32::from_le_bytes(buf[..4].try_into().unwrap());
+                assert_eq!(value, 2 * round + 1, "round {round}");
+            }
+            ponger.join().unwrap();
+        });
+    });
+}
+
+/// In a coroutine, std's `TcpStream::connect` reaches a std listener served by another
+/// coroutine (a byte goes each way), a connect to a closed port fails with
+/// `ConnectionRefused`, and `TcpStream::connect_timeout` (std's non-blocking connect and `poll`)
+/// connects, and is refused by a closed port, too.
+#[test]
+fn connect_connect_timeout_and_refused_connects_in_a_coroutine() {
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = corun::spawn(move || {
+                for _ in 0..2 {
+                    let (mut stream, _) = listener.accept().unwrap();
+                    let mut byte = [0u8; 1];
+                    stream.read_exact(&mut byte).unwrap();
+                    stream.write_all(&[byte[0] + 1]).unwrap();
+                }
+            });
+            let round_trip = |mut stream: TcpStream, byte: u8| {
+                stream.write_all(&[byte]).unwrap();
+                let mut back = [0u8; 1];
+                stream.read_exact(&mut back).unwrap();
+                assert_eq!(back[0], byte + 1);
+            };
+            round_trip(TcpStream::connect(addr).unwrap(), 1);
+            let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
+            round_trip(stream, 41);
+            server.join().unwrap();
+
+            let closed = closed_port();
+            let err = TcpStream::connect(closed).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "connect: {err}");
+            let err = TcpStream::connect_timeout(&closed, Duration::from_secs(10)).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::ConnectionRefused,
+                "connect_timeout: {err}"
+            );
+        });
+    });
+}
+
+/// Outside coroutines the hooks are libc's calls: a std TCP echo between plain threads (client
+/// writer, client reader, server) exchanges 64 KiB byte for byte.
+#[test]
+fn outside_coroutines_a_std_tcp_echo_runs_on_plain_threads() {
+    within(SHORT, || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let payload: Vec<u8> = (0..64 * 1024u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        let echoed = thread::scope(|s| {
+            s.spawn(move || common::echo_until_eof(listener.accept().unwrap().0));
+            let stream = TcpStream::connect(addr).unwrap();
+            let writer = stream.try_clone().unwrap();
+            let sent = &payload;
+            s.spawn(move || {
+                (&writer).write_all(sent).unwrap();
+                writer.shutdown(Shutdown::Write).unwrap();
+            });
+            let mut echoed = Vec::new();
+            (&stream).read_to_end(&mut echoed).unwrap();
+            echoed
+        });
+        assert!(echoed == payload, "echo differs ({} bytes)", echoed.len());
+    });
+}
+
+/// Outside coroutines: `std::thread::sleep` is not early, a non-blocking std socket returns
+/// `WouldBlock` at once, and a read timeout returns `WouldBlock` after at least the timeout.
+#[test]
+fn outside_coroutines_sleep_non_blocking_and_timeouts_behave_as_libc() {
+    within(SHORT, || {
+        let start = Instant::now();
+        thread::sleep(Duration::from_millis(20));
+        let slept = start.elapsed();
+        assert!(slept >= Duration::from_millis(20), "slept {slept:?}");
+
+        let (client, _server) = tcp_pair();
+        client.set_nonblocking(true).unwrap();
+        let err = (&client).read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WouldBlock);
+
+        client.set_nonblocking(false).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(30)))
+            .unwrap();
+        let start = Instant::now();
+        let err = (&client).read(&mut [0u8; 8]).unwrap_err();
+        let waited = start.elapsed();
+        assert_eq!(err.kind(), ErrorKind::WouldBlock);
+        assert!(
+            waited >= Duration::from_millis(30),
+            "timed out after {waited:?}"
+        );
+    });
+}
+
+/// `errno` is set as libc sets it, on a plain thread and in a coroutine: `read(-1)` and
+/// `close(-1)` return -1 with `EBADF`, and a read of a pipe the user made non-blocking returns
+/// -1 with `EAGAIN`.
+#[test]
+fn errno_is_set_as_libc_sets_it_inside_and_outside_coroutines() {
+    fn check(place: &str) {
+        assert_eq!(raw_read(-1, &mut [0u8; 4]), -1, "{place}: read(-1)");
+        assert_eq!(errno(), libc::EBADF, "{place}: read(-1)'s errno");
+        assert_eq!(raw_close(-1), -1, "{place}: close(-1)");
+        assert_eq!(errno(), libc::EBADF, "{place}: close(-1)'s errno");
+        let (r, w) = pipe();
+        // SAFETY: `r` is an open descriptor of ours.
+        let flags = unsafe { libc::fcntl(r, libc::F_GETFL) };
+        assert_eq!(
+            unsafe { libc::fcntl(r, libc::F_SETFL, flags | libc::O_NONBLOCK) },
+            0
+        );
+        assert_eq!(
+            raw_read(r, &mut [0u8; 4]),
+            -1,
+            "{place}: empty non-blocking read"
+        );
+        assert_eq!(
+            errno(),
+            libc::EAGAIN,
+            "{place}: empty non-blocking read's errno"
+        );
+        assert_eq!(raw_close(r), 0);
+        assert_eq!(raw_close(w), 0);
+    }
+    within(SHORT, || {
+        check("thread");
+        let rt = one_worker();
+        rt.block_on(|| check("coroutine"));
+    });
+}
+
+/// `std::net::TcpStream::connect("localhost:PORT")` in a coroutine resolves the name
+/// (`getaddrinfo`, which the hook runs on corun's blocking pool) and connects to a std listener
+/// on 127.0.0.1 served by another coroutine; resolving with `to_socket_addrs` works too.
+#[test]
+fn connecting_to_localhost_resolves_in_a_coroutine() {
+    use std::net::ToSocketAddrs;
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let resolved: Vec<_> = format!("localhost:{port}")
+                .to_socket_addrs()
+                .unwrap()
+                .collect();
+            assert!(
+                !resolved.is_empty()
+                    && resolved
+                        .iter()
+                        .all(|a| a.ip().is_loopback() && a.port() == port),
+                "localhost resolved to {resolved:?}"
+            );
+            let server = corun::spawn(move || {
+                let (mut stream, peer) = listener.accept().unwrap();
+                stream.write_all(b"hi").unwrap();
+                peer
+            });
+            // Tries each address in turn: ::1 (if listed) is refused, 127.0.0.1 answers.
+            let mut stream = TcpStream::connect(format!("localhost:{port}")).unwrap();
+            let mut buf = [0u8; 2];
+            stream.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"hi");
+            assert_eq!(server.join().unwrap(), stream.local_addr().unwrap());
+        });
+    });
+}
+
+/// The hook's own use of a descriptor does not show: after a coroutine parked in a read of a
+/// pipe, `fcntl(F_GETFL)` shows no `O_NONBLOCK` (in the coroutine and on a thread), and a plain
+/// thread reading the pipe afterwards blocks until data comes (it gets the bytes, not
+/// `EAGAIN`). The user's own `O_NONBLOCK` does show, and makes a coroutine's read fail with
+/// `EAGAIN` at once.
+#[test]
+fn a_coroutines_read_leaves_the_descriptor_blocking_for_threads() {
+    fn non_blocking(fd: RawFd) -> bool {
+        // SAFETY: F_GETFL has no side effects; `fd` is an open descriptor of ours.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        assert!(flags >= 0, "F_GETFL: errno {}", errno());
+        flags & libc::O_NONBLOCK != 0
+    }
+    within(SHORT, || {
+        let (r, w) = pipe();
+        let rt = one_worker();
+        rt.block_on(move || {
+            let reading = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let reading = reading.clone();
+                corun::spawn(move || {
+                    wait_for(&reading);
+                    assert_eq!(raw_write(w, b"ping"), 4);
+                })
+            };
+            reading.store(true, Ordering::SeqCst);
+            let mut buf = [0u8; 4];
+            assert_eq!(raw_read(r, &mut buf), 4, "errno {}", errno());
+            assert_eq!(&buf, b"ping");
+            writer.join().unwrap();
+            assert!(!non_blocking(r), "O_NONBLOCK shows in the coroutine");
+        });
+        assert!(!non_blocking(r), "O_NONBLOCK shows on a thread");
+
+        // A plain thread's read still blocks until the write.
+        let (about_to_read_tx, about_to_read_rx) = mpsc::channel();
+        let reader = thread::spawn(move || {
+            about_to_read_tx.send(()).unwrap();
+            let mut buf = [0u8; 4];
+            let n = raw_read(r, &mut buf);
+            (n, if n < 0 { errno() } else { 0 }, buf)
+        });
+        about_to_read_rx.recv().unwrap();
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(raw_write(w, b"pong"), 4);
+        let (n, err, buf) = reader.join().unwrap();
+        assert_eq!(
+            n, 4,
+            "the thread's read failed (errno {err}) instead of waiting"
+        );
+        assert_eq!(&buf, b"pong");
+
+        // The user's own O_NONBLOCK shows, and holds in a coroutine.
+        // SAFETY: `r` is an open descriptor of ours.
+        let flags = unsafe { libc::fcntl(r, libc::F_GETFL) };
+        assert_eq!(
+            unsafe { libc::fcntl(r, libc::F_SETFL, flags | libc::O_NONBLOCK) },
+            0
+        );
+        assert!(non_blocking(r), "the user's O_NONBLOCK does not show");
+        let (n, err) = rt.block_on(move || {
+            let n = raw_read(r, &mut [0u8; 4]);
+            (n, if n < 0 { errno() } else { 0 })
+        });
+        assert_eq!(
+            (n, err),
+            (-1, libc::EAGAIN),
+            "a non-blocking read in a coroutine"
+        );
+        assert!(non_blocking(r), "the user's O_NONBLOCK was lost");
+        assert_eq!(raw_close(r), 0);
+        assert_eq!(raw_close(w), 0);
+    });
+}
+
+/// The hooks are in the process's global symbol scope: for each hooked name, what a shared
+/// library (or `dlsym(RTLD_DEFAULT, ..)`) finds is not libc's own function (found through a
+/// `dlopen("libc.so.6", RTLD_NOLOAD)` handle), so C code calling `read` reaches the hook too.
+#[test]
+fn shared_libraries_resolving_the_hooked_names_reach_the_hooks() {
+    const HOOKED: [&CStr; 38] = [
+        c"read",
+        c"write",
+        c"readv",
+        c"writev",
+        c"recv",
+        c"recvfrom",
+        c"recvmsg",
+        c"send",
+        c"sendto",
+        c"sendmsg",
+        c"accept",
+        c"accept4",
+        c"connect",
+        c"poll",
+        c"select",
+        c"nanosleep",
+        c"clock_nanosleep",
+        c"usleep",
+        c"sleep",
+        c"close",
+        c"shutdown",
+        c"socket",
+        c"socketpair",
+        c"pipe",
+        c"pipe2",
+        c"dup",
+        c"dup2",
+        c"dup3",
+        c"fcntl",
+        c"ioctl",
+        c"setsockopt",
+        c"getaddrinfo",
+        c"gethostbyname",
+        c"fcntl64",
+        c"__read_chk",
+        c"__recv_chk",
+        c"__recvfrom_chk",
+        c"__poll_chk",
+    ];
+    // SAFETY: libc.so.6 is loaded (RTLD_NOLOAD only looks it up); the handle is closed below.
+    let libc_so =
+        unsafe { libc::dlopen(c"libc.so.6".as_ptr(), libc::RTLD_NOLOAD | libc::RTLD_LAZY) };
+    assert!(!libc_so.is_null(), "libc.so.6 is not loaded");
+    let mut not_hooked = Vec::new();
+    for name in HOOKED {
+        // SAFETY: dlsym with a valid handle (or RTLD_DEFAULT) and a C string only looks up.
+        let global = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        let in_libc = unsafe { libc::dlsym(libc_so, name.as_ptr()) };
+        assert!(!global.is_null(), "{name:?} is not in the global scope");
+        assert!(!in_libc.is_null(), "{name:?} is not in libc.so.6");
+        if global == in_libc {
+            not_hooked.push(name);
+        }
+    }
+    // SAFETY: the handle from dlopen above, closed once.
+    assert_eq!(unsafe { libc::dlclose(libc_so) }, 0);
+    assert!(
+        not_hooked.is_empty(),
+        "these names resolve to libc's own functions, not the hooks: {not_hooked:?}"
+    );
+}
+
+/// A pipe made with the raw system call, which the hooks never see: to them it is a
+/// descriptor of unknown origin, possibly shared with another process (as standard input and
+/// output are).
+fn raw_pipe() -> (RawFd, RawFd) {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    let r = unsafe { libc::syscall(libc::SYS_pipe2, fds.as_mut_ptr(), 0) };
+    assert_eq!(r, 0, "pipe2: errno {}", errno());
+    (fds[0], fds[1])
+}
+
+/// The open file's flags, asked of the kernel itself (the hooked `fcntl` hides corun's own
+/// `O_NONBLOCK`).
+fn kernel_flags(fd: RawFd) -> libc::c_long {
+    // SAFETY: F_GETFL reads no memory.
+    let flags = unsafe { libc::syscall(libc::SYS_fcntl, fd, libc::F_GETFL) };
+    assert!(flags >= 0, "F_GETFL: errno {}", errno());
+    flags
+}
+
+/// A pipe the process did not create through the hooks may be shared with another process, so
+/// corun never sets `O_NONBLOCK` on it: a coroutine's read passes through (it blocks the worker
+/// until the monitor hands the other coroutines to a spare thread), and the open file stays
+/// blocking for everyone. A pipe made through the hooks, read the same way, does get it
+/// underneath.
+#[test]
+fn descriptors_of_unknown_origin_are_never_made_non_blocking() {
+    within(SHORT, || {
+        let rt = common::runtime(1); // spare threads allowed: the read blocks the worker
+        for (made_by_hook, (r, w)) in [(false, raw_pipe()), (true, pipe())] {
+            let got = rt.block_on(move || {
+                let reading = Arc::new(AtomicBool::new(false));
+                let writer = {
+                    let reading = reading.clone();
+                    corun::spawn(move || {
+                        wait_for(&reading);
+                        corun::sleep(Duration::from_millis(20));
+                        assert_eq!(raw_write(w, b"data"), 4);
+                    })
+                };
+                reading.store(true, Ordering::SeqCst);
+                let mut buf = [0u8; 4];
+                let n = raw_read(r, &mut buf);
+                writer.join().unwrap();
+                (n, buf)
+            });
+            assert_eq!(got, (4, *b"data"));
+            let nonblocking = kernel_flags(r) & libc::O_NONBLOCK as libc::c_long != 0;
+            assert_eq!(
+                nonblocking, made_by_hook,
+                "made by the hooks: {made_by_hook}; O_NONBLOCK underneath: {nonblocking}"
+            );
+            assert_eq!(raw_close(r), 0);
+            assert_eq!(raw_close(w), 0);
+        }
+    });
+}
+
+/// A descriptor closed behind the hooks' back (the raw system call), after a coroutine waited
+/// on it, leaves a stale entry and readiness cell; the next descriptor of the same number,
+/// created through the hooks, starts afresh: a read on it parks and is woken by a write. (With
+/// the stale cell kept, the new pipe would never be registered with the netpoller, and the read
+/// would hang.)
+#[test]
+fn a_descriptor_closed_behind_the_hooks_back_leaves_nothing_stale() {
+    let reused = within(SHORT, || {
+        let rt = one_worker();
+        let attempt = || {
+            let (client, _server) = tcp_pair();
+            client
+                .set_read_timeout(Some(Duration::from_millis(5)))
+                .unwrap();
+            // Waits (registering the descriptor), then times out.
+            let err = (&client).read(&mut [0u8; 1]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WouldBlock);
+            let old = client.into_raw_fd();
+            // SAFETY: closes our own descriptor, with the system call the hooks do not see.
+            assert_eq!(unsafe { libc::syscall(libc::SYS_close, old) }, 0);
+            // The kernel gives the lowest free number: fill the free numbers below `old` (with
+            // raw `dup`s, which the hooks do not see either), so the pipe's read end gets it.
+            // If a test running meanwhile took `old`, do it all again.
+            let sys_close = |fd: RawFd| {
+                // SAFETY: closes a descriptor of ours, with the raw system call.
+                assert_eq!(unsafe { libc::syscall(libc::SYS_close, fd) }, 0);
+            };
+            let mut held = Vec::new();
+            let got_old = loop {
+                // SAFETY: duplicates standard error, with the raw system call.
+                let d = unsafe { libc::syscall(libc::SYS_dup, 2) } as RawFd;
+                assert!(d >= 0, "dup: errno {}", errno());
+                if d >= old || held.len() > 1024 {
+                    sys_close(d);
+                    break d == old;
+                }
+                held.push(d);
+            };
+            let (r, w) = pipe();
+            held.into_iter().for_each(sys_close);
+            if !got_old || r != old {
+                assert_eq!(raw_close(r), 0);
+                assert_eq!(raw_close(w), 0);
+                return false;
+            }
+            let reading = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let reading = reading.clone();
+                corun::spawn(move || {
+                    wait_for(&reading);
+                    assert_eq!(raw_write(w, b"fresh"), 5);
+                })
+            };
+            reading.store(true, Ordering::SeqCst);
+            let mut buf = [0u8; 5];
+            assert_eq!(raw_read(r, &mut buf), 5, "errno {}", errno());
+            assert_eq!(&buf, b"fresh");
+            writer.join().unwrap();
+            assert_eq!(raw_close(r), 0);
+            assert_eq!(raw_close(w), 0);
+            true
+        };
+        (0..100).any(|_| rt.block_on(attempt))
+    });
+    assert!(reused, "the pipe never got the stale descriptor's number");
+}
+
+/// A blocking stream write in a coroutine writes everything before it returns, as the kernel's
+/// blocking write does (not the short count a non-blocking one gives), parking while the
+/// socket's buffer is full; the reader on the same single worker drains it meanwhile. And
+/// `recv` with `MSG_WAITALL` waits for all it asked for, across several arrivals.
+#[test]
+fn blocking_writes_write_everything_and_waitall_waits_for_everything() {
+    const LEN: usize = 4 << 20; // far more than a socket buffer
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let (client, server) = UnixStream::pair().unwrap();
+            let mut payload = common::payload(7, LEN);
+            payload.resize(LEN, 0x5a);
+            let expected = payload.clone();
+            let reader = corun::spawn(move || {
+                let mut got = vec![0u8; LEN];
+                // SAFETY: `got` is valid for writes of `LEN` bytes.
+                let n = unsafe {
+                    libc::recv(
+                        server.as_raw_fd(),
+                        got.as_mut_ptr().cast(),
+                        LEN,
+                        libc::MSG_WAITALL,
+                    )
+                };
+                (n, got)
+            });
+            let n = raw_write(client.as_raw_fd(), &payload);
+            assert_eq!(n, LEN as isize, "errno {}", errno());
+            let (n, got) = reader.join().unwrap();
+            assert_eq!(n, LEN as isize, "MSG_WAITALL returned early");
+            assert!(got == expected, "the bytes differ");
+        });
+    });
+}
+
+/// A runtime dropped while a coroutine is blocked in a hooked call does not hang: the call
+/// fails with `ECANCELED` (a hooked call cannot unwind through its C caller), and the
+/// coroutine is unwound at its next switch.
+#[test]
+fn a_shutdown_fails_blocked_hooked_calls_with_ecanceled() {
+    within(SHORT, || {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let outcome = Arc::new(Mutex::new(None));
+        let blocked = Arc::new(AtomicBool::new(false));
+        let rt = common::runtime(1);
+        {
+            let (outcome, blocked) = (outcome.clone(), blocked.clone());
+            rt.spawn(move || {
+                blocked.store(true, Ordering::SeqCst);
+                let result = (&a).read(&mut [0u8; 1]);
+                *outcome.lock().unwrap() = Some(result.map_err(|e| e.raw_os_error()));
+                corun::yield_now(); // unwinds with `Cancelled` here
+                unreachable!("the coroutine went on after its shutdown");
+            });
+        }
+        common::wait_until(SHORT, "the reader is blocked", || {
+            blocked.load(Ordering::SeqCst)
+        });
+        thread::sleep(Duration::from_millis(20));
+        drop(rt);
+        assert_eq!(*outcome.lock().unwrap(), Some(Err(Some(libc::ECANCELED))));
+    });
+}
