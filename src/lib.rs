@@ -34,6 +34,8 @@ pub(crate) mod loom;
 #[cfg(loom)]
 #[path = ""]
 mod protocols {
+    #[path = "hook/gate.rs"]
+    pub mod gate;
     #[path = "runtime/idle.rs"]
     pub mod idle;
     #[path = "io/pollers.rs"]
@@ -50,6 +52,7 @@ mod protocols {
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::protocols::gate;
     pub use crate::protocols::idle::Idle;
     pub use crate::protocols::pollers::Pollers;
     pub use crate::protocols::readiness::{Direction, ScheduledIo};

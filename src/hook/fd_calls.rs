@@ -20,7 +20,7 @@ use crate::io::readiness::Direction;
 use libc::{c_int, c_ulong, c_void, socklen_t};
 
 /// Records a descriptor just created by a hook, keeping errno (the caller's result stands).
-pub(super) fn created(fd: c_int, state: u64, timeouts: [u64; 2]) {
+pub(super) fn created(fd: c_int, state: usize, timeouts: [u64; 2]) {
     if fd < 0 {
         return;
     }
@@ -80,7 +80,7 @@ pub extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 }
 
 /// The state of a new socket of `ty` (with its `SOCK_*` flags).
-fn socket_state(ty: c_int) -> u64 {
+fn socket_state(ty: c_int) -> usize {
     let mut state = KIND_SOCKET | OWNED;
     if ty & 0xf == libc::SOCK_STREAM {
         state |= STREAM;

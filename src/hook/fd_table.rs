@@ -46,31 +46,31 @@
 //! `setsockopt` keep the flags and timeouts current. The cell of a registered descriptor is
 //! deregistered by `close`, or by the reset if `close` was not seen.
 
+use super::gate;
 use crate::io::driver;
 use crate::io::readiness::{Direction, ScheduledIo};
 use libc::c_int;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 const PAGE_BITS: u32 = 10;
 const PAGE: usize = 1 << PAGE_BITS;
 const PAGES: usize = 4096;
 
-pub(crate) const KIND_MASK: u64 = 0b11;
-pub(crate) const KIND_UNKNOWN: u64 = 0;
-pub(crate) const KIND_SOCKET: u64 = 1;
-pub(crate) const KIND_PIPE: u64 = 2;
-pub(crate) const KIND_OTHER: u64 = 3;
-pub(crate) const STREAM: u64 = 1 << 2;
-pub(crate) const USER_NONBLOCK: u64 = 1 << 3;
-pub(crate) const SYS_NONBLOCK: u64 = 1 << 4;
-pub(crate) const CLOSING: u64 = 1 << 5;
-pub(crate) const OWNED: u64 = 1 << 6;
-const USER: u64 = 1 << 8;
+pub(crate) const KIND_MASK: usize = 0b11;
+pub(crate) const KIND_UNKNOWN: usize = 0;
+pub(crate) const KIND_SOCKET: usize = 1;
+pub(crate) const KIND_PIPE: usize = 2;
+pub(crate) const KIND_OTHER: usize = 3;
+pub(crate) const STREAM: usize = 1 << 2;
+pub(crate) const USER_NONBLOCK: usize = 1 << 3;
+pub(crate) const SYS_NONBLOCK: usize = 1 << 4;
+pub(crate) const OWNED: usize = 1 << 6;
+// `gate::CLOSING` is bit 5, and the count of waiters starts at bit 8 (`gate::USER`).
 
 /// One descriptor's entry.
 pub(crate) struct Fd {
-    state: AtomicU64,
+    state: AtomicUsize,
     /// The readiness cell, once a coroutine has had to wait on the descriptor; null before.
     io: AtomicPtr<ScheduledIo>,
     /// `SO_RCVTIMEO` and `SO_SNDTIMEO` in nanoseconds (0: none).
@@ -142,13 +142,13 @@ fn nanos(dur: Option<Duration>) -> u64 {
 impl Fd {
     /// The state word.
     #[inline]
-    pub(crate) fn state(&self) -> u64 {
+    pub(crate) fn state(&self) -> usize {
         self.state.load(Ordering::Acquire)
     }
 
     /// The state, learned from the kernel first if the kind is not known yet.
     #[inline]
-    pub(crate) fn known_state(&self, fd: c_int) -> u64 {
+    pub(crate) fn known_state(&self, fd: c_int) -> usize {
         let state = self.state();
         if state & KIND_MASK != KIND_UNKNOWN {
             return state;
@@ -159,7 +159,7 @@ impl Fd {
     /// Asks the kernel what `fd` is (`fstat`), and for a socket or pipe its flags and, for a
     /// socket, its type and timeouts; records them unless another thread did first.
     #[cold]
-    fn learn(&self, fd: c_int) -> u64 {
+    fn learn(&self, fd: c_int) -> usize {
         let real = super::real::real();
         // SAFETY: `stat` is written by `fstat` before it is read, and only if it succeeds.
         let mode = unsafe {
@@ -210,7 +210,7 @@ impl Fd {
 
     /// Makes the entry describe a descriptor just created with `state` (kind and flags) and
     /// the given timeouts, dropping whatever a previous descriptor of the same number left.
-    pub(crate) fn reset(&self, fd: c_int, state: u64, timeouts: [u64; 2]) {
+    pub(crate) fn reset(&self, fd: c_int, state: usize, timeouts: [u64; 2]) {
         self.drop_registration(fd);
         self.read_timeout.store(timeouts[0], Ordering::Relaxed);
         self.write_timeout.store(timeouts[1], Ordering::Relaxed);
@@ -224,7 +224,7 @@ impl Fd {
 
     /// The kind, flags and timeouts, for a duplicate (`dup`, `F_DUPFD`): it shares the open
     /// file, hence all of them.
-    pub(crate) fn snapshot(&self) -> (u64, [u64; 2]) {
+    pub(crate) fn snapshot(&self) -> (usize, [u64; 2]) {
         let state = self.state() & (KIND_MASK | STREAM | USER_NONBLOCK | SYS_NONBLOCK | OWNED);
         let timeouts = [
             self.read_timeout.load(Ordering::Relaxed),
@@ -244,7 +244,7 @@ impl Fd {
     }
 
     /// Sets or clears `flag` (one of the flag bits).
-    pub(crate) fn set_flag(&self, flag: u64, on: bool) {
+    pub(crate) fn set_flag(&self, flag: usize, on: bool) {
         if on {
             self.state.fetch_or(flag, Ordering::AcqRel);
         } else {
@@ -294,41 +294,33 @@ impl Fd {
         Ok(cell)
     }
 
-    /// Enters the waiting part of a call: counts the caller as a user, unless a close has
-    /// begun (false).
+    /// Enters the waiting part of a call, unless a close has begun (false): see `gate.rs`.
     pub(crate) fn enter(&self) -> bool {
-        let prev = self.state.fetch_add(USER, Ordering::AcqRel);
-        if prev & CLOSING != 0 {
-            self.leave();
-            return false;
-        }
-        true
+        gate::enter(&self.state)
     }
 
     /// Leaves the waiting part of a call.
     pub(crate) fn leave(&self) {
-        self.state.fetch_sub(USER, Ordering::AcqRel);
+        gate::leave(&self.state);
     }
 
     /// Whether a close has begun.
     pub(crate) fn closing(&self) -> bool {
-        self.state() & CLOSING != 0
+        gate::closing(&self.state)
     }
 
-    /// The first half of a close: marks the entry closing, wakes every coroutine waiting on
-    /// the descriptor, and waits until they have left (each sees `CLOSING` when it wakes, or
-    /// before it queues: `mod.rs` argues the order). Then deregisters the descriptor, so the
-    /// caller can close it once it has [forgotten](Fd::forget) the entry.
+    /// The first half of a close (`gate.rs`): marks the entry closing, wakes every coroutine
+    /// waiting on the descriptor, and waits until they have left. Then deregisters the
+    /// descriptor, so the caller can close it once it has [forgotten](Fd::forget) the entry.
     pub(crate) fn begin_close(&self, fd: c_int) {
-        let prev = self.state.fetch_or(CLOSING, Ordering::SeqCst);
-        if prev >= USER {
+        if gate::close(&self.state) {
             if let Some(cell) = self.cell() {
                 // A spurious readiness in both directions: wakes the waiters, and makes a
                 // queueing that races this fail.
                 cell.set_events(true, true, false, false);
             }
             let mut spins = 0u32;
-            while self.state() >= USER {
+            while gate::occupied(&self.state) {
                 // They are awake and on their way out; each needs a turn on some worker.
                 spins += 1;
                 if spins < 64 {

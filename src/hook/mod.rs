@@ -47,6 +47,7 @@
 mod dns_calls;
 mod fd_calls;
 mod fd_table;
+pub(crate) mod gate;
 mod io_calls;
 mod poll_calls;
 mod real;
