@@ -103,10 +103,18 @@ pub(crate) fn get(fd: c_int) -> Option<&'static Fd> {
 }
 
 /// The entry of `fd`, allocating its page if need be (`None` for a negative or huge `fd`).
+#[inline]
 pub(crate) fn get_or_create(fd: c_int) -> Option<&'static Fd> {
-    if let Some(entry) = get(fd) {
-        return Some(entry);
+    match get(fd) {
+        Some(entry) => Some(entry),
+        None => create(fd),
     }
+}
+
+/// Allocates the page of `fd` (out of line: once per 1024 descriptors).
+#[cold]
+#[inline(never)]
+fn create(fd: c_int) -> Option<&'static Fd> {
     let (page, slot) = split(fd)?;
     // Zeroed on the heap directly (32 KiB would not fit on a small coroutine stack): all
     // zeros is an empty entry (kind unknown, no cell, no timeouts).

@@ -129,45 +129,96 @@ enum Served {
     Managed,
 }
 
-/// Runs a call that may block on `fd`, following the rule of the module docs. `attempt` makes
-/// one attempt; it returns the call's result, with errno set when negative.
+/// How a call on a descriptor is served (see the module docs).
+enum Route {
+    /// The real call, as made.
+    Real,
+    /// A plain thread's call on a descriptor corun made non-blocking: waits in `poll(2)`.
+    ThreadWaits(&'static Fd),
+    /// A coroutine's call, made non-blocking (`how`), waited for on the readiness cell.
+    Managed {
+        entry: &'static Fd,
+        how: Attempt,
+        stream: bool,
+    },
+}
+
+/// Decides the [`Route`] of a call on `fd` (`dontwait`: the call has a `MSG_DONTWAIT` form).
 #[inline]
-fn blocking_call(
-    fd: c_int,
-    call: Call,
-    mut attempt: impl FnMut(Attempt) -> isize,
-) -> (isize, Served) {
+fn route(fd: c_int, dontwait: bool) -> Route {
     if !in_coroutine() {
         return match fd_table::get(fd) {
-            Some(entry) if entry.state() & (SYS_NONBLOCK | USER_NONBLOCK) == SYS_NONBLOCK => (
-                thread_waits(fd, entry, call.direction, attempt),
-                Served::Passed,
-            ),
-            _ => (attempt(Attempt::AsCalled), Served::Passed),
+            Some(entry) if entry.state() & (SYS_NONBLOCK | USER_NONBLOCK) == SYS_NONBLOCK => {
+                Route::ThreadWaits(entry)
+            }
+            _ => Route::Real,
         };
     }
     let Some(entry) = fd_table::get_or_create(fd) else {
-        return (attempt(Attempt::AsCalled), Served::Passed);
+        return Route::Real;
     };
     let state = entry.known_state(fd);
     let kind = state & KIND_MASK;
     if state & USER_NONBLOCK != 0 || kind == KIND_OTHER {
-        return (attempt(Attempt::AsCalled), Served::Passed);
+        return Route::Real;
     }
-    let how = if kind == KIND_SOCKET && call.dontwait {
+    let how = if kind == KIND_SOCKET && dontwait {
         Attempt::DontWait
     } else if state & SYS_NONBLOCK != 0 || (state & OWNED != 0 && make_nonblocking(fd, entry)) {
         Attempt::AsCalled
     } else {
         // Not this process's alone (see `fd_table.rs`), or the user had made it non-blocking
         // already, behind the hooks' back.
-        return (attempt(Attempt::AsCalled), Served::Passed);
+        return Route::Real;
     };
-    let stream = state & STREAM != 0;
-    (
-        coroutine_waits(fd, entry, call, how, stream, attempt),
-        Served::Managed,
-    )
+    Route::Managed {
+        entry,
+        how,
+        stream: state & STREAM != 0,
+    }
+}
+
+/// Runs a call that may block on `fd`, following the rule of the module docs. `attempt` makes
+/// one attempt; it returns the call's result, with errno set when negative.
+///
+/// The first attempt is made here, inline; only a call that would block goes on to the
+/// out-of-line waiting loop ([`coroutine_waits`]), so a call that does not block costs the
+/// route and the call.
+#[inline]
+fn blocking_call(
+    fd: c_int,
+    call: Call,
+    mut attempt: impl FnMut(Attempt) -> isize,
+) -> (isize, Served) {
+    let (entry, how, stream) = match route(fd, call.dontwait) {
+        Route::Real => return (attempt(Attempt::AsCalled), Served::Passed),
+        Route::ThreadWaits(entry) => {
+            let r = thread_waits(fd, entry, call.direction, &mut attempt);
+            return (r, Served::Passed);
+        }
+        Route::Managed { entry, how, stream } => (entry, how, stream),
+    };
+    let cell = entry.cell();
+    let seen = cell.map(|cell| cell.readiness(call.direction));
+    if seen.is_none_or(|seen| seen.is_ready()) {
+        let r = attempt(how);
+        if r >= 0 {
+            if let (Some(cell), Some(seen), Some(len), true) = (cell, seen, call.len, stream) {
+                if r > 0 && (r as usize) < len {
+                    cell.clear_drained(seen);
+                }
+            }
+            return (r, Served::Managed);
+        }
+        if errno() != libc::EAGAIN {
+            return (r, Served::Managed);
+        }
+        if let (Some(cell), Some(seen)) = (cell, seen) {
+            cell.clear(seen);
+        }
+    }
+    let r = coroutine_waits(fd, entry, call, how, stream, &mut attempt);
+    (r, Served::Managed)
 }
 
 /// Sets `O_NONBLOCK` on `fd`'s open file for corun's sake (`SYS_NONBLOCK`); false if the user
@@ -199,21 +250,42 @@ fn make_nonblocking(fd: c_int, entry: &Fd) -> bool {
     true
 }
 
-/// The coroutine's loop: attempt, and on `EAGAIN` park on the readiness cell, until the call
-/// completes, fails, times out (`EAGAIN`), is closed under it (`EBADF`) or cancelled by a
-/// shutdown (`ECANCELED`).
+/// The coroutine's loop, after a first attempt that would block: park on the readiness cell,
+/// and attempt again, until the call completes, fails, times out (`EAGAIN`), is closed under it
+/// (`EBADF`) or cancelled by a shutdown (`ECANCELED`).
+#[inline(never)]
 fn coroutine_waits(
     fd: c_int,
     entry: &Fd,
     call: Call,
     how: Attempt,
     stream: bool,
-    mut attempt: impl FnMut(Attempt) -> isize,
+    attempt: &mut dyn FnMut(Attempt) -> isize,
 ) -> isize {
     let direction = call.direction;
-    let mut deadline: Option<Option<Instant>> = None;
-    let mut entered = false;
+    // A socket the user set non-blocking through a path the hooks did not see (a duplicate,
+    // a raw system call) keeps its `EAGAIN`. Asked of the kernel the first time the socket
+    // would wait only (one `F_GETFL`, not one per wait); later changes made that way are not
+    // seen.
+    if how == Attempt::DontWait && entry.cell().is_none() && user_set_nonblocking(fd, entry) {
+        return fail(libc::EAGAIN);
+    }
+    let deadline = entry
+        .timeout(direction)
+        .and_then(|t| Instant::now().checked_add(t));
+    if !entry.enter() {
+        return fail(libc::EBADF);
+    }
     let result = loop {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            break fail(libc::EAGAIN);
+        }
+        match wait(fd, entry, direction, deadline) {
+            Ok(Parked::Ready) => {}
+            Ok(Parked::TimedOut) => break fail(libc::EAGAIN),
+            Ok(Parked::Cancelled) => break fail(libc::ECANCELED),
+            Err(e) => break fail(e),
+        }
         let cell = entry.cell();
         let seen = cell.map(|cell| cell.readiness(direction));
         if seen.is_none_or(|seen| seen.is_ready()) {
@@ -233,37 +305,8 @@ fn coroutine_waits(
                 cell.clear(seen);
             }
         }
-        if deadline.is_none() {
-            // First time it would block. A socket the user set non-blocking through a path the
-            // hooks did not see (a duplicate, a raw system call) keeps its `EAGAIN`.
-            if how == Attempt::DontWait && user_set_nonblocking(fd, entry) {
-                break fail(libc::EAGAIN);
-            }
-        }
-        let until = *deadline.get_or_insert_with(|| {
-            entry
-                .timeout(direction)
-                .and_then(|t| Instant::now().checked_add(t))
-        });
-        if until.is_some_and(|until| Instant::now() >= until) {
-            break fail(libc::EAGAIN);
-        }
-        if !entered {
-            if !entry.enter() {
-                break fail(libc::EBADF);
-            }
-            entered = true;
-        }
-        match wait(fd, entry, direction, until) {
-            Ok(Parked::Ready) => continue,
-            Ok(Parked::TimedOut) => break fail(libc::EAGAIN),
-            Ok(Parked::Cancelled) => break fail(libc::ECANCELED),
-            Err(e) => break fail(e),
-        }
     };
-    if entered {
-        entry.leave();
-    }
+    entry.leave();
     result
 }
 
@@ -307,11 +350,12 @@ fn wait(
 /// A plain thread's call on a descriptor corun made non-blocking: where the kernel would have
 /// blocked, wait in `poll(2)` (for no longer than the descriptor's timeout) and retry.
 #[cold]
+#[inline(never)]
 fn thread_waits(
     fd: c_int,
     entry: &Fd,
     direction: Direction,
-    mut attempt: impl FnMut(Attempt) -> isize,
+    attempt: &mut dyn FnMut(Attempt) -> isize,
 ) -> isize {
     let mut deadline = None;
     loop {
@@ -335,26 +379,46 @@ fn thread_waits(
 /// A stream write that goes on until everything is written, as a blocking one does:
 /// `attempt(done, how)` writes what remains after `done` bytes. Returns the total, or the
 /// error if nothing was written. Only calls that corun manages go on after a short write.
+#[inline]
 fn write_all(
     fd: c_int,
     direction: Direction,
     len: usize,
     mut attempt: impl FnMut(usize, Attempt) -> isize,
 ) -> isize {
-    let mut done = 0usize;
-    loop {
+    let call = Call {
+        direction,
+        dontwait: true,
+        len: Some(len),
+    };
+    let (r, served) = blocking_call(fd, call, |how| attempt(0, how));
+    if served == Served::Passed || r <= 0 || r as usize >= len {
+        return r;
+    }
+    write_rest(fd, direction, len, r as usize, &mut attempt)
+}
+
+/// The rest of [`write_all`] after a short write of `done` bytes (out of line: the common
+/// write is written whole at once).
+#[inline(never)]
+fn write_rest(
+    fd: c_int,
+    direction: Direction,
+    len: usize,
+    mut done: usize,
+    attempt: &mut dyn FnMut(usize, Attempt) -> isize,
+) -> isize {
+    while done < len {
         let call = Call {
             direction,
             dontwait: true,
             len: Some(len - done),
         };
-        let (r, served) = blocking_call(fd, call, |how| attempt(done, how));
-        if r < 0 {
-            return if done > 0 { done as isize } else { r };
+        let (r, _) = blocking_call(fd, call, |how| attempt(done, how));
+        if r <= 0 {
+            break; // an error after some data: the data, as the kernel
         }
         done += r as usize;
-        if served == Served::Passed || done >= len || r == 0 {
-            return done as isize;
-        }
     }
+    done as isize
 }
