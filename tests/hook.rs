@@ -124,6 +124,41 @@ fn raw_write(fd: RawFd, buf: &[u8]) -> isize {
     unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }
 }
 
+/// In a coroutine: reads `message` from `r` with `libc::read`, while another coroutine writes
+/// it to `w` once the read has begun (and `delay` more has passed). Returns the bytes read.
+fn read_what_another_writes(
+    r: RawFd,
+    w: RawFd,
+    message: &'static [u8],
+    delay: Duration,
+) -> Vec<u8> {
+    let reading = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let reading = reading.clone();
+        corun::spawn(move || {
+            wait_for(&reading);
+            if !delay.is_zero() {
+                corun::sleep(delay);
+            }
+            assert_eq!(raw_write(w, message), message.len() as isize);
+        })
+    };
+    reading.store(true, Ordering::SeqCst);
+    let mut buf = vec![0u8; message.len()];
+    let mut got = Vec::new();
+    // Bounded: each read returns at least one byte, or the assertion fails.
+    for _ in 0..message.len() {
+        if got.len() == message.len() {
+            break;
+        }
+        let n = raw_read(r, &mut buf[..message.len() - got.len()]);
+        assert!(n > 0, "read returned {n} (errno {})", errno());
+        got.extend_from_slice(&buf[..n as usize]);
+    }
+    writer.join().unwrap();
+    got
+}
+
 /// `libc::close`, returning the raw result.
 fn raw_close(fd: RawFd) -> i32 {
     // SAFETY: closing a descriptor number only affects that descriptor, which the caller owns.
@@ -246,30 +281,8 @@ fn libc_read_on_an_empty_pipe_parks_until_another_coroutine_writes() {
     within(SHORT, || {
         let (r, w) = pipe();
         let rt = one_worker();
-        let got = rt.block_on(move || {
-            let reading = Arc::new(AtomicBool::new(false));
-            let writer = {
-                let reading = reading.clone();
-                corun::spawn(move || {
-                    wait_for(&reading);
-                    assert_eq!(raw_write(w, b"through the pipe"), 16);
-                })
-            };
-            reading.store(true, Ordering::SeqCst);
-            let mut buf = [0u8; 64];
-            let mut got = Vec::new();
-            // Bounded: a pipe write of 16 bytes arrives whole, so one read normally takes all.
-            for _ in 0..16 {
-                if got.len() == 16 {
-                    break;
-                }
-                let n = raw_read(r, &mut buf);
-                assert!(n > 0, "read returned {n} (errno {})", errno());
-                got.extend_from_slice(&buf[..n as usize]);
-            }
-            writer.join().unwrap();
-            got
-        });
+        let got = rt
+            .block_on(move || read_what_another_writes(r, w, b"through the pipe", Duration::ZERO));
         assert_eq!(got, b"through the pipe");
         assert_eq!(raw_close(r), 0);
         assert_eq!(raw_close(w), 0);
@@ -752,19 +765,10 @@ fn a_coroutines_read_leaves_the_descriptor_blocking_for_threads() {
         let (r, w) = pipe();
         let rt = one_worker();
         rt.block_on(move || {
-            let reading = Arc::new(AtomicBool::new(false));
-            let writer = {
-                let reading = reading.clone();
-                corun::spawn(move || {
-                    wait_for(&reading);
-                    assert_eq!(raw_write(w, b"ping"), 4);
-                })
-            };
-            reading.store(true, Ordering::SeqCst);
-            let mut buf = [0u8; 4];
-            assert_eq!(raw_read(r, &mut buf), 4, "errno {}", errno());
-            assert_eq!(&buf, b"ping");
-            writer.join().unwrap();
+            assert_eq!(
+                read_what_another_writes(r, w, b"ping", Duration::ZERO),
+                b"ping"
+            );
             assert!(!non_blocking(r), "O_NONBLOCK shows in the coroutine");
         });
         assert!(!non_blocking(r), "O_NONBLOCK shows on a thread");
@@ -909,22 +913,9 @@ fn descriptors_of_unknown_origin_are_never_made_non_blocking() {
         let rt = common::runtime(1); // spare threads allowed: the read blocks the worker
         for (made_by_hook, (r, w)) in [(false, raw_pipe()), (true, pipe())] {
             let got = rt.block_on(move || {
-                let reading = Arc::new(AtomicBool::new(false));
-                let writer = {
-                    let reading = reading.clone();
-                    corun::spawn(move || {
-                        wait_for(&reading);
-                        corun::sleep(Duration::from_millis(20));
-                        assert_eq!(raw_write(w, b"data"), 4);
-                    })
-                };
-                reading.store(true, Ordering::SeqCst);
-                let mut buf = [0u8; 4];
-                let n = raw_read(r, &mut buf);
-                writer.join().unwrap();
-                (n, buf)
+                read_what_another_writes(r, w, b"data", Duration::from_millis(20))
             });
-            assert_eq!(got, (4, *b"data"));
+            assert_eq!(got, b"data");
             let nonblocking = kernel_flags(r) & libc::O_NONBLOCK as libc::c_long != 0;
             assert_eq!(
                 nonblocking, made_by_hook,
@@ -981,19 +972,10 @@ fn a_descriptor_closed_behind_the_hooks_back_leaves_nothing_stale() {
                 assert_eq!(raw_close(w), 0);
                 return false;
             }
-            let reading = Arc::new(AtomicBool::new(false));
-            let writer = {
-                let reading = reading.clone();
-                corun::spawn(move || {
-                    wait_for(&reading);
-                    assert_eq!(raw_write(w, b"fresh"), 5);
-                })
-            };
-            reading.store(true, Ordering::SeqCst);
-            let mut buf = [0u8; 5];
-            assert_eq!(raw_read(r, &mut buf), 5, "errno {}", errno());
-            assert_eq!(&buf, b"fresh");
-            writer.join().unwrap();
+            assert_eq!(
+                read_what_another_writes(r, w, b"fresh", Duration::ZERO),
+                b"fresh"
+            );
             assert_eq!(raw_close(r), 0);
             assert_eq!(raw_close(w), 0);
             true

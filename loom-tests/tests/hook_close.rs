@@ -102,22 +102,29 @@ fn a_close_wakes_every_reader() {
     });
 }
 
-/// A reader already inside the gate when the close begins (the interleavings the first model
-/// reaches only through a preemption right after `enter`): the close's wake may come before
-/// the reader looks at the cell, between its look and its queueing, or after it queued.
-#[test]
-fn a_close_reaches_a_reader_at_every_step() {
-    loom::model(|| {
+/// A reader inside the gate, a closer on another thread: `before_waiting` runs on the reader's
+/// thread between its `enter` and its wait; both finish, and nobody is left inside.
+fn reader_inside_while_closing(before_waiting: impl Fn(&Entry) + Sync + Send + 'static) {
+    loom::model(move || {
         let entry = Entry::new();
         assert!(gate::enter(&entry.state));
         let closer = {
             let entry = entry.clone();
             thread::spawn(move || entry.close())
         };
+        before_waiting(&entry);
         entry.wait_inside();
         closer.join().unwrap();
         assert!(!gate::occupied(&entry.state));
     });
+}
+
+/// A reader already inside the gate when the close begins (the interleavings the first model
+/// reaches only through a preemption right after `enter`): the close's wake may come before
+/// the reader looks at the cell, between its look and its queueing, or after it queued.
+#[test]
+fn a_close_reaches_a_reader_at_every_step() {
+    reader_inside_while_closing(|_| {});
 }
 
 /// The close's wake lands before the reader's first look at the cell (forced: the reader
@@ -128,18 +135,9 @@ fn a_close_reaches_a_reader_at_every_step() {
 /// here; with the check removed, this model deadlocks.
 #[test]
 fn a_wake_before_the_look_is_not_cleared_away() {
-    loom::model(|| {
-        let entry = Entry::new();
-        assert!(gate::enter(&entry.state));
-        let closer = {
-            let entry = entry.clone();
-            thread::spawn(move || entry.close())
-        };
+    reader_inside_while_closing(|entry| {
         while !entry.cell.readiness(Direction::Read).is_ready() {
             thread::yield_now();
         }
-        entry.wait_inside();
-        closer.join().unwrap();
-        assert!(!gate::occupied(&entry.state));
     });
 }

@@ -198,27 +198,45 @@ fn blocking_call(
         }
         Route::Managed { entry, how, stream } => (entry, how, stream),
     };
+    let r = match try_once(entry, call, how, stream, &mut attempt) {
+        Some(r) => r,
+        None => coroutine_waits(fd, entry, call, how, stream, &mut attempt),
+    };
+    (r, Served::Managed)
+}
+
+/// One managed attempt, unless the readiness cell says it would block: the result, or `None`
+/// if it would block (the cell then cleared, tick-checked). A short transfer on a stream socket
+/// clears the cell too (`io/readiness.rs`).
+#[inline]
+fn try_once(
+    entry: &Fd,
+    call: Call,
+    how: Attempt,
+    stream: bool,
+    attempt: &mut impl FnMut(Attempt) -> isize,
+) -> Option<isize> {
     let cell = entry.cell();
     let seen = cell.map(|cell| cell.readiness(call.direction));
-    if seen.is_none_or(|seen| seen.is_ready()) {
-        let r = attempt(how);
-        if r >= 0 {
-            if let (Some(cell), Some(seen), Some(len), true) = (cell, seen, call.len, stream) {
-                if r > 0 && (r as usize) < len {
-                    cell.clear_drained(seen);
-                }
-            }
-            return (r, Served::Managed);
-        }
-        if errno() != libc::EAGAIN {
-            return (r, Served::Managed);
-        }
-        if let (Some(cell), Some(seen)) = (cell, seen) {
-            cell.clear(seen);
-        }
+    if seen.is_some_and(|seen| !seen.is_ready()) {
+        return None;
     }
-    let r = coroutine_waits(fd, entry, call, how, stream, &mut attempt);
-    (r, Served::Managed)
+    let r = attempt(how);
+    if r >= 0 {
+        if let (Some(cell), Some(seen), Some(len), true) = (cell, seen, call.len, stream) {
+            if r > 0 && (r as usize) < len {
+                cell.clear_drained(seen);
+            }
+        }
+        return Some(r);
+    }
+    if errno() != libc::EAGAIN {
+        return Some(r);
+    }
+    if let (Some(cell), Some(seen)) = (cell, seen) {
+        cell.clear(seen);
+    }
+    None
 }
 
 /// Sets `O_NONBLOCK` on `fd`'s open file for corun's sake (`SYS_NONBLOCK`); false if the user
@@ -286,24 +304,8 @@ fn coroutine_waits(
             Ok(Parked::Cancelled) => break fail(libc::ECANCELED),
             Err(e) => break fail(e),
         }
-        let cell = entry.cell();
-        let seen = cell.map(|cell| cell.readiness(direction));
-        if seen.is_none_or(|seen| seen.is_ready()) {
-            let r = attempt(how);
-            if r >= 0 {
-                if let (Some(cell), Some(seen), Some(len), true) = (cell, seen, call.len, stream) {
-                    if r > 0 && (r as usize) < len {
-                        cell.clear_drained(seen);
-                    }
-                }
-                break r;
-            }
-            if errno() != libc::EAGAIN {
-                break r;
-            }
-            if let (Some(cell), Some(seen)) = (cell, seen) {
-                cell.clear(seen);
-            }
+        if let Some(r) = try_once(entry, call, how, stream, &mut &mut *attempt) {
+            break r;
         }
     };
     entry.leave();
