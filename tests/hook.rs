@@ -416,6 +416,41 @@ fn closing_a_descriptor_wakes_its_blocked_reader_with_ebadf() {
     });
 }
 
+/// The same for a coroutine blocked in `poll` on the descriptor (with no timeout): the close
+/// wakes it, and its poll reports the closed descriptor `POLLNVAL`, instead of sleeping for
+/// ever (which is what the kernel's own `poll` does when another thread closes a descriptor
+/// under it) or keeping the close waiting.
+#[test]
+fn closing_a_descriptor_ends_a_poll_on_it_with_pollnval() {
+    within(SHORT, || {
+        let (near, far) = UnixStream::pair().unwrap();
+        let fd = near.into_raw_fd();
+        let rt = one_worker();
+        let (n, revents) = rt.block_on(move || {
+            let polling = Arc::new(AtomicBool::new(false));
+            let poller = {
+                let polling = polling.clone();
+                corun::spawn(move || {
+                    let mut pfd = libc::pollfd {
+                        fd,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    polling.store(true, Ordering::SeqCst);
+                    // SAFETY: one valid `pollfd`.
+                    let n = unsafe { libc::poll(&mut pfd, 1, -1) };
+                    (n, pfd.revents)
+                })
+            };
+            wait_for(&polling);
+            assert_eq!(raw_close(fd), 0, "close: errno {}", errno());
+            poller.join().unwrap()
+        });
+        drop(far);
+        assert_eq!((n, revents), (1, libc::POLLNVAL));
+    });
+}
+
 /// `libc::poll` on two std Unix sockets in a coroutine parks until a writer coroutine (on the
 /// same single worker) makes the second one readable, and reports only that one; `poll` with a
 /// 50 ms timeout and nothing ready returns 0 after at least 50 ms, a ticker advancing meanwhile.

@@ -52,6 +52,8 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
 
 /// What one descriptor of a `poll` waits on.
 struct Watch {
+    /// Its place in the caller's array.
+    index: usize,
     entry: &'static Fd,
     cell: &'static ScheduledIo,
     /// The directions asked for, with what the cell said before the look.
@@ -88,7 +90,9 @@ fn poll_in_coroutine(fds: &mut [pollfd], deadline: Option<Instant>) -> Result<c_
     };
     // Descriptors that cannot be waited on through a cell: look again every millisecond.
     let mut unwatched = false;
-    for pfd in fds.iter() {
+    // Descriptors closed (by another coroutine or thread) while this poll waited on them.
+    let mut closed = Vec::new();
+    for (index, pfd) in fds.iter().enumerate() {
         let wants_read = pfd.events & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) != 0;
         let wants_write = pfd.events & libc::POLLOUT != 0;
         if pfd.fd < 0 || !(wants_read || wants_write) {
@@ -118,13 +122,30 @@ fn poll_in_coroutine(fds: &mut [pollfd], deadline: Option<Instant>) -> Result<c_
         if wants_write {
             seen[1] = Some(cell.readiness(Direction::Write));
         }
-        watching.watches.push(Watch { entry, cell, seen });
+        watching.watches.push(Watch {
+            index,
+            entry,
+            cell,
+            seen,
+        });
     }
     loop {
         // SAFETY: `fds` is the caller's array, valid for its length.
-        let n = unsafe { (real.poll)(fds.as_mut_ptr(), fds.len() as nfds_t, 0) };
+        let mut n = unsafe { (real.poll)(fds.as_mut_ptr(), fds.len() as nfds_t, 0) };
+        if n < 0 {
+            return Err(super::errno());
+        }
+        for &i in &closed {
+            // Closed under the poll: `POLLNVAL`, whatever its number has become since (the
+            // look may already see a new descriptor there).
+            let pfd: &mut pollfd = &mut fds[i];
+            if pfd.revents == 0 {
+                n += 1;
+            }
+            pfd.revents = libc::POLLNVAL;
+        }
         if n != 0 {
-            return if n < 0 { Err(super::errno()) } else { Ok(n) };
+            return Ok(n);
         }
         let now = Instant::now();
         if deadline.is_some_and(|deadline| now >= deadline) {
@@ -134,6 +155,11 @@ fn poll_in_coroutine(fds: &mut [pollfd], deadline: Option<Instant>) -> Result<c_
         let node = WaitNode::current(crate::time::origin());
         let mut raced = false;
         for watch in &watching.watches {
+            if watch.entry.closing() {
+                // After the clear would be too late: see `gate.rs` (the check before queueing).
+                raced = true;
+                break;
+            }
             for (i, seen) in watch.seen.iter().enumerate() {
                 let Some(seen) = seen else { continue };
                 watch.cell.clear(*seen);
@@ -172,6 +198,16 @@ fn poll_in_coroutine(fds: &mut [pollfd], deadline: Option<Instant>) -> Result<c_
         if cancelled {
             return Err(libc::ECANCELED);
         }
+        // A descriptor being closed: stop holding its count (its `close` waits for that), and
+        // report it `POLLNVAL`.
+        watching.watches.retain(|watch| {
+            let closing = watch.entry.closing();
+            if closing {
+                watch.entry.leave();
+                closed.push(watch.index);
+            }
+            !closing
+        });
         for watch in &mut watching.watches {
             for (i, seen) in watch.seen.iter_mut().enumerate() {
                 if seen.is_some() {
