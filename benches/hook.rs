@@ -3,16 +3,17 @@
 //! number of workers (2, the cores of the machine the reference figures come from), in the same
 //! run.
 //!
-//! * `tcp_echo` (the workload of `benches/net.rs`, whose echo code is copied here so that the
-//!   figures compare): 100 connections × 1000 round trips of 64 bytes over loopback, the echo
-//!   server (one coroutine/task per connection) and the 100 clients all in the runtime under
-//!   test, `TCP_NODELAY` on both ends. Timed from the moment every client is connected (a
-//!   barrier) until the last one has finished; reported in round trips per second (higher is
-//!   better), with the context switches per round trip of every thread of the process
-//!   (`/proc/self/task/*/status`, read just before and after the timed section). Three variants:
+//! * `tcp_echo` (the workload of `benches/net.rs`, one program for both in
+//!   `benches/support/echo.rs` so that the figures compare): 100 connections × 1000 round trips
+//!   of 64 bytes over loopback, the echo server (one coroutine/task per connection) and the 100
+//!   clients all in the runtime under test, `TCP_NODELAY` on both ends. Timed from the moment
+//!   every client is connected (a barrier) until the last one has finished; reported in round
+//!   trips per second (higher is better), with the context switches per round trip of every
+//!   thread of the process (`/proc/self/task/*/status`, read just before and after the timed
+//!   section). Three variants:
 //!   - `std`: `std::net::TcpListener`/`TcpStream` in corun coroutines, under the hooks;
 //!   - `corun`: the very same program text with `corun::net::TcpListener`/`TcpStream` (same
-//!     method names; one macro instantiated twice);
+//!     method names; one macro, `blocking_echo!`, instantiated twice);
 //!   - `tokio`: tokio's multi-threaded runtime, 2 workers, as in `benches/net.rs`.
 //!
 //! * `call_overhead`: what a hook adds to a call that does not block, in ns per call: the hooked
@@ -41,35 +42,13 @@
 //! HOOK_WATCHDOG_SECS=60 ...      # abort if one round takes longer (default 120)
 //! ```
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Workers of every runtime.
-const WORKERS: usize = 2;
+mod support;
 
-const ECHO_CONNS: usize = 100;
-const ECHO_ROUND_TRIPS: usize = 1000;
-const ECHO_MSG: usize = 64;
-
-// ---------------------------------------------------------------------------------------------
-// Runtimes
-
-fn corun_runtime() -> corun::Runtime {
-    corun::runtime::Builder::new()
-        .workers(WORKERS)
-        .build()
-        .expect("corun runtime")
-}
-
-fn tokio_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
+use support::echo;
+use support::{env_or, start_watchdog, stats, watched, WORKERS};
 
 /// Which program a measurement is of.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -93,235 +72,21 @@ impl Which {
     }
 }
 
-/// Context switches (voluntary and involuntary) of every thread of this process so far, from
-/// `/proc/self/task/*/status`. Read around a timed section, during which no thread exits, the
-/// difference is the section's context switches (corun's netpoller thread included).
-fn context_switches() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
-        .flat_map(|status| {
-            status
-                .lines()
-                .filter(|l| l.contains("ctxt_switches:"))
-                .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
-                .collect::<Vec<_>>()
-        })
-        .sum()
-}
-
 // ---------------------------------------------------------------------------------------------
 // tcp_echo
 
-/// One round of the blocking-style echo on corun with `$Listener`/`$Stream` as the socket
-/// types: the elapsed time of the 100 × 1000 round trips, and the context switches meanwhile.
-/// The same text serves std's types (under the hooks) and corun::net's (`benches/net.rs`'s
-/// `corun_echo`).
-macro_rules! blocking_echo {
-    ($Listener:ty, $Stream:ty) => {{
-        type Listener = $Listener;
-        type Stream = $Stream;
-        let rt = corun_runtime();
-        rt.block_on(|| {
-            let listener = Listener::bind("127.0.0.1:0").expect("bind");
-            let addr = listener.local_addr().unwrap();
-            let server = corun::spawn(move || {
-                let conns: Vec<_> = (0..ECHO_CONNS)
-                    .map(|_| {
-                        let (mut stream, _) = listener.accept().expect("accept");
-                        stream.set_nodelay(true).unwrap();
-                        corun::spawn(move || {
-                            let mut buf = [0u8; 4096];
-                            loop {
-                                match stream.read(&mut buf).expect("server read") {
-                                    0 => break,
-                                    n => stream.write_all(&buf[..n]).expect("server write"),
-                                }
-                            }
-                        })
-                    })
-                    .collect();
-                conns.into_iter().for_each(|c| c.join().unwrap());
-            });
-            let barrier = Arc::new(corun::sync::Barrier::new(ECHO_CONNS + 1));
-            let clients: Vec<_> = (0..ECHO_CONNS)
-                .map(|_| {
-                    let barrier = barrier.clone();
-                    corun::spawn(move || {
-                        let mut stream = Stream::connect(addr).expect("connect");
-                        stream.set_nodelay(true).unwrap();
-                        let msg = [7u8; ECHO_MSG];
-                        let mut buf = [0u8; ECHO_MSG];
-                        barrier.wait();
-                        for _ in 0..ECHO_ROUND_TRIPS {
-                            stream.write_all(&msg).expect("client write");
-                            stream.read_exact(&mut buf).expect("client read");
-                        }
-                    })
-                })
-                .collect();
-            barrier.wait();
-            let switches = context_switches();
-            let start = Instant::now();
-            clients.into_iter().for_each(|c| c.join().unwrap());
-            let elapsed = start.elapsed();
-            let switches = context_switches() - switches;
-            server.join().unwrap();
-            (elapsed, switches)
-        })
-    }};
-}
-
 /// One round with std's sockets, made to park by the hooks.
 fn std_echo() -> (Duration, u64) {
-    blocking_echo!(std::net::TcpListener, std::net::TcpStream)
-}
-
-/// One round with corun::net's sockets.
-fn corun_echo() -> (Duration, u64) {
-    blocking_echo!(corun::net::TcpListener, corun::net::TcpStream)
-}
-
-/// One round on tokio, the same shape (the driving code in a spawned task, like corun's
-/// `block_on`, which runs its closure on a worker).
-fn tokio_echo() -> (Duration, u64) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rt = tokio_runtime();
-    rt.block_on(async {
-        tokio::spawn(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let addr = listener.local_addr().unwrap();
-            let server = tokio::spawn(async move {
-                let mut conns = Vec::new();
-                for _ in 0..ECHO_CONNS {
-                    let (mut stream, _) = listener.accept().await.expect("accept");
-                    stream.set_nodelay(true).unwrap();
-                    conns.push(tokio::spawn(async move {
-                        let mut buf = [0u8; 4096];
-                        loop {
-                            match stream.read(&mut buf).await.expect("server read") {
-                                0 => break,
-                                n => stream.write_all(&buf[..n]).await.expect("server write"),
-                            }
-                        }
-                    }));
-                }
-                for c in conns {
-                    c.await.unwrap();
-                }
-            });
-            let barrier = Arc::new(tokio::sync::Barrier::new(ECHO_CONNS + 1));
-            let clients: Vec<_> = (0..ECHO_CONNS)
-                .map(|_| {
-                    let barrier = barrier.clone();
-                    tokio::spawn(async move {
-                        let mut stream =
-                            tokio::net::TcpStream::connect(addr).await.expect("connect");
-                        stream.set_nodelay(true).unwrap();
-                        let msg = [7u8; ECHO_MSG];
-                        let mut buf = [0u8; ECHO_MSG];
-                        barrier.wait().await;
-                        for _ in 0..ECHO_ROUND_TRIPS {
-                            stream.write_all(&msg).await.expect("client write");
-                            stream.read_exact(&mut buf).await.expect("client read");
-                        }
-                    })
-                })
-                .collect();
-            barrier.wait().await;
-            let switches = context_switches();
-            let start = Instant::now();
-            for c in clients {
-                c.await.unwrap();
-            }
-            let elapsed = start.elapsed();
-            let switches = context_switches() - switches;
-            server.await.unwrap();
-            (elapsed, switches)
-        })
-        .await
-        .unwrap()
-    })
+    echo::blocking_echo!(std::net::TcpListener, std::net::TcpStream)
 }
 
 /// Round trips per second of one round, and context switches per round trip.
 fn echo_round(which: Which) -> (f64, f64) {
-    let (elapsed, switches) = match which {
+    echo::rates(match which {
         Which::Std => std_echo(),
-        Which::Corun => corun_echo(),
-        Which::Tokio => tokio_echo(),
-    };
-    let round_trips = (ECHO_CONNS * ECHO_ROUND_TRIPS) as f64;
-    (
-        round_trips / elapsed.as_secs_f64(),
-        switches as f64 / round_trips,
-    )
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rounds, statistics
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v.parse().unwrap_or_else(|_| {
-            eprintln!("{name}={v:?} is not valid; using the default");
-            default
-        }),
-        Err(_) => default,
-    }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-/// The median and best of some rounds, `higher_is_better` choosing what "best" means.
-fn stats(values: &[f64], higher_is_better: bool) -> (f64, f64) {
-    let best = values.iter().copied().fold(None, |acc: Option<f64>, v| {
-        Some(match acc {
-            None => v,
-            Some(a) if higher_is_better => a.max(v),
-            Some(a) => a.min(v),
-        })
-    });
-    (median(values), best.unwrap_or(f64::NAN))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Watchdog: a hang is reported, not waited on.
-
-static WATCHED: Mutex<Option<(String, Instant)>> = Mutex::new(None);
-
-fn start_watchdog(limit: u64) {
-    thread::Builder::new()
-        .name("bench-watchdog".into())
-        .spawn(move || loop {
-            thread::sleep(Duration::from_secs(1));
-            if let Some((what, since)) = &*WATCHED.lock().unwrap() {
-                if since.elapsed() > Duration::from_secs(limit) {
-                    eprintln!("WATCHDOG: {what} has run for more than {limit} s; aborting");
-                    std::process::abort();
-                }
-            }
-        })
-        .expect("watchdog thread");
-}
-
-fn watched<T>(what: String, f: impl FnOnce() -> T) -> T {
-    *WATCHED.lock().unwrap() = Some((what, Instant::now()));
-    let out = f();
-    *WATCHED.lock().unwrap() = None;
-    out
+        Which::Corun => echo::corun_echo(),
+        Which::Tokio => echo::tokio_echo(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -56,16 +56,16 @@
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Workers of both runtimes.
-const WORKERS: usize = 2;
+mod support;
 
-const ECHO_CONNS: usize = 100;
-const ECHO_ROUND_TRIPS: usize = 1000;
-const ECHO_MSG: usize = 64;
+use support::echo;
+use support::{
+    context_switches, corun_runtime, env_or, start_watchdog, stats, tokio_runtime, watched, WORKERS,
+};
 
 const HTTP_CONNS: usize = 100;
 const HTTP_RESPONSE: &[u8] =
@@ -78,24 +78,6 @@ const SLEEP_CHILD_ENV: &str = "NET_SLEEP_CHILD";
 const WORKLOADS: [&str; 4] = ["tcp_echo", "http_hello", "sleep_many", "stuck_neighbour"];
 
 const STUCK_ROUND_TRIPS: u32 = 1000;
-
-// ---------------------------------------------------------------------------------------------
-// Runtimes
-
-fn corun_runtime() -> corun::Runtime {
-    corun::runtime::Builder::new()
-        .workers(WORKERS)
-        .build()
-        .expect("corun runtime")
-}
-
-fn tokio_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
 
 /// Which runtime a measurement is of.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -111,25 +93,6 @@ impl Which {
             Which::Tokio => "tokio",
         }
     }
-}
-
-/// Context switches (voluntary and involuntary) of every thread of this process so far, from
-/// `/proc/self/task/*/status`. Read around a timed section, during which no thread exits, the
-/// difference is the section's context switches (corun's netpoller thread included).
-fn context_switches() -> u64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
-        .flat_map(|status| {
-            status
-                .lines()
-                .filter(|l| l.contains("ctxt_switches:"))
-                .filter_map(|l| l.split(':').nth(1)?.trim().parse::<u64>().ok())
-                .collect::<Vec<_>>()
-        })
-        .sum()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -205,134 +168,12 @@ fn stuck_round(which: Which) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // tcp_echo
 
-/// One round on corun: the elapsed time of the 100 × 1000 round trips, and the context
-/// switches meanwhile.
-fn corun_echo() -> (Duration, u64) {
-    let rt = corun_runtime();
-    rt.block_on(|| {
-        let listener = corun::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().unwrap();
-        let server = corun::spawn(move || {
-            let conns: Vec<_> = (0..ECHO_CONNS)
-                .map(|_| {
-                    let (mut stream, _) = listener.accept().expect("accept");
-                    stream.set_nodelay(true).unwrap();
-                    corun::spawn(move || {
-                        let mut buf = [0u8; 4096];
-                        loop {
-                            match stream.read(&mut buf).expect("server read") {
-                                0 => break,
-                                n => stream.write_all(&buf[..n]).expect("server write"),
-                            }
-                        }
-                    })
-                })
-                .collect();
-            conns.into_iter().for_each(|c| c.join().unwrap());
-        });
-        let barrier = Arc::new(corun::sync::Barrier::new(ECHO_CONNS + 1));
-        let clients: Vec<_> = (0..ECHO_CONNS)
-            .map(|_| {
-                let barrier = barrier.clone();
-                corun::spawn(move || {
-                    let mut stream = corun::net::TcpStream::connect(addr).expect("connect");
-                    stream.set_nodelay(true).unwrap();
-                    let msg = [7u8; ECHO_MSG];
-                    let mut buf = [0u8; ECHO_MSG];
-                    barrier.wait();
-                    for _ in 0..ECHO_ROUND_TRIPS {
-                        stream.write_all(&msg).expect("client write");
-                        stream.read_exact(&mut buf).expect("client read");
-                    }
-                })
-            })
-            .collect();
-        barrier.wait();
-        let switches = context_switches();
-        let start = Instant::now();
-        clients.into_iter().for_each(|c| c.join().unwrap());
-        let elapsed = start.elapsed();
-        let switches = context_switches() - switches;
-        server.join().unwrap();
-        (elapsed, switches)
-    })
-}
-
-/// One round on tokio, the same shape (the driving code in a spawned task, like corun's
-/// `block_on`, which runs its closure on a worker).
-fn tokio_echo() -> (Duration, u64) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rt = tokio_runtime();
-    rt.block_on(async {
-        tokio::spawn(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            let addr = listener.local_addr().unwrap();
-            let server = tokio::spawn(async move {
-                let mut conns = Vec::new();
-                for _ in 0..ECHO_CONNS {
-                    let (mut stream, _) = listener.accept().await.expect("accept");
-                    stream.set_nodelay(true).unwrap();
-                    conns.push(tokio::spawn(async move {
-                        let mut buf = [0u8; 4096];
-                        loop {
-                            match stream.read(&mut buf).await.expect("server read") {
-                                0 => break,
-                                n => stream.write_all(&buf[..n]).await.expect("server write"),
-                            }
-                        }
-                    }));
-                }
-                for c in conns {
-                    c.await.unwrap();
-                }
-            });
-            let barrier = Arc::new(tokio::sync::Barrier::new(ECHO_CONNS + 1));
-            let clients: Vec<_> = (0..ECHO_CONNS)
-                .map(|_| {
-                    let barrier = barrier.clone();
-                    tokio::spawn(async move {
-                        let mut stream =
-                            tokio::net::TcpStream::connect(addr).await.expect("connect");
-                        stream.set_nodelay(true).unwrap();
-                        let msg = [7u8; ECHO_MSG];
-                        let mut buf = [0u8; ECHO_MSG];
-                        barrier.wait().await;
-                        for _ in 0..ECHO_ROUND_TRIPS {
-                            stream.write_all(&msg).await.expect("client write");
-                            stream.read_exact(&mut buf).await.expect("client read");
-                        }
-                    })
-                })
-                .collect();
-            barrier.wait().await;
-            let switches = context_switches();
-            let start = Instant::now();
-            for c in clients {
-                c.await.unwrap();
-            }
-            let elapsed = start.elapsed();
-            let switches = context_switches() - switches;
-            server.await.unwrap();
-            (elapsed, switches)
-        })
-        .await
-        .unwrap()
-    })
-}
-
 /// Round trips per second of one round, and context switches per round trip.
 fn echo_round(which: Which) -> (f64, f64) {
-    let (elapsed, switches) = match which {
-        Which::Corun => corun_echo(),
-        Which::Tokio => tokio_echo(),
-    };
-    let round_trips = (ECHO_CONNS * ECHO_ROUND_TRIPS) as f64;
-    (
-        round_trips / elapsed.as_secs_f64(),
-        switches as f64 / round_trips,
-    )
+    echo::rates(match which {
+        Which::Corun => echo::corun_echo(),
+        Which::Tokio => echo::tokio_echo(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -641,39 +482,7 @@ fn sleep_round(which: Which) -> Result<SleepResult, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rounds, statistics, the table
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v.parse().unwrap_or_else(|_| {
-            eprintln!("{name}={v:?} is not valid; using the default");
-            default
-        }),
-        Err(_) => default,
-    }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
-/// The median and best of some rounds, `higher_is_better` choosing what "best" means.
-fn stats(values: &[f64], higher_is_better: bool) -> (f64, f64) {
-    let best = values.iter().copied().fold(None, |acc: Option<f64>, v| {
-        Some(match acc {
-            None => v,
-            Some(a) if higher_is_better => a.max(v),
-            Some(a) => a.min(v),
-        })
-    });
-    (median(values), best.unwrap_or(f64::NAN))
-}
+// Rounds, the table
 
 /// Results of one workload: per runtime, the rounds of each figure.
 #[derive(Default)]
@@ -742,33 +551,6 @@ fn print_summary(workload: &str, figures: &[Figure], rounds: &Rounds, runtimes: 
         }
         println!("{line}");
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Watchdog: a hang is reported, not waited on.
-
-static WATCHED: Mutex<Option<(String, Instant)>> = Mutex::new(None);
-
-fn start_watchdog(limit: u64) {
-    thread::Builder::new()
-        .name("bench-watchdog".into())
-        .spawn(move || loop {
-            thread::sleep(Duration::from_secs(1));
-            if let Some((what, since)) = &*WATCHED.lock().unwrap() {
-                if since.elapsed() > Duration::from_secs(limit) {
-                    eprintln!("WATCHDOG: {what} has run for more than {limit} s; aborting");
-                    std::process::abort();
-                }
-            }
-        })
-        .expect("watchdog thread");
-}
-
-fn watched<T>(what: String, f: impl FnOnce() -> T) -> T {
-    *WATCHED.lock().unwrap() = Some((what, Instant::now()));
-    let out = f();
-    *WATCHED.lock().unwrap() = None;
-    out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,9 +28,13 @@ use std::hint::black_box;
 use std::pin::Pin;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+mod support;
+
+use support::{start_watchdog, watched};
 
 /// Workers of both runtimes (the machine the reference figures come from has 2 cores).
 const WORKERS: usize = 2;
@@ -609,38 +613,6 @@ const WORKLOADS: &[Workload] = &[
 ];
 
 // ---------------------------------------------------------------------------------------------
-// Watchdog: a hang is a finding, not something to wait on forever.
-
-static WATCHED: Mutex<Option<(String, Instant)>> = Mutex::new(None);
-
-fn start_watchdog() {
-    let limit = std::env::var("SCHED_WATCHDOG_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(120u64);
-    thread::Builder::new()
-        .name("bench-watchdog".into())
-        .spawn(move || loop {
-            thread::sleep(Duration::from_secs(1));
-            if let Some((what, since)) = &*WATCHED.lock().unwrap() {
-                if since.elapsed() > Duration::from_secs(limit) {
-                    eprintln!("WATCHDOG: {what} has run for more than {limit} s; aborting");
-                    std::process::abort();
-                }
-            }
-        })
-        .expect("watchdog thread");
-}
-
-/// Times one round of a workload, under the watchdog.
-fn watched<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> T) -> T {
-    *WATCHED.lock().unwrap() = Some((what(), Instant::now()));
-    let out = f();
-    *WATCHED.lock().unwrap() = None;
-    out
-}
-
-// ---------------------------------------------------------------------------------------------
 // Criterion
 
 fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, units: u64) {
@@ -678,18 +650,14 @@ fn criterion_benches(c: &mut Criterion) {
             group.bench_function(id("corun"), |b| {
                 b.iter_custom(|iters| {
                     (0..iters)
-                        .map(|_| {
-                            watched(|| format!("{} corun", w.name), || black_box((w.corun)(crt)))
-                        })
+                        .map(|_| watched(format!("{} corun", w.name), || black_box((w.corun)(crt))))
                         .sum()
                 })
             });
             group.bench_function(id("tokio"), |b| {
                 b.iter_custom(|iters| {
                     (0..iters)
-                        .map(|_| {
-                            watched(|| format!("{} tokio", w.name), || black_box((w.tokio)(trt)))
-                        })
+                        .map(|_| watched(format!("{} tokio", w.name), || black_box((w.tokio)(trt))))
                         .sum()
                 })
             });
@@ -739,14 +707,14 @@ fn summary(filter: Option<&str>, round_no: usize) {
         };
         let c = if only.is_none_or(|o| o == "corun") {
             best_ns_per_unit(w.units, || {
-                watched(|| format!("{} corun (summary)", w.name), || (w.corun)(crt))
+                watched(format!("{} corun (summary)", w.name), || (w.corun)(crt))
             })
         } else {
             f64::NAN
         };
         let t = if only.is_none_or(|o| o == "tokio") {
             best_ns_per_unit(w.units, || {
-                watched(|| format!("{} tokio (summary)", w.name), || (w.tokio)(trt))
+                watched(format!("{} tokio (summary)", w.name), || (w.tokio)(trt))
             })
         } else {
             f64::NAN
@@ -761,8 +729,8 @@ fn summary(filter: Option<&str>, round_no: usize) {
         );
     }
     if only.is_none() && filter.is_none_or(|f| "many_idle".contains(f)) {
-        let c = watched(|| "many_idle corun".into(), || many_idle_in_child("corun"));
-        let t = watched(|| "many_idle tokio".into(), || many_idle_in_child("tokio"));
+        let c = watched("many_idle corun".into(), || many_idle_in_child("corun"));
+        let t = watched("many_idle tokio".into(), || many_idle_in_child("tokio"));
         match (c, t) {
             (Some(c), Some(t)) => {
                 println!(
@@ -828,7 +796,12 @@ fn main() {
         })
         .map(|(_, a)| a.clone());
 
-    start_watchdog();
+    start_watchdog(
+        std::env::var("SCHED_WATCHDOG_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(120),
+    );
     if !env_flag("SCHED_SUMMARY_ONLY") {
         let mut c = Criterion::default().configure_from_args();
         criterion_benches(&mut c);

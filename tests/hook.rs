@@ -854,7 +854,7 @@ fn a_coroutines_read_leaves_the_descriptor_blocking_for_threads() {
 /// `dlopen("libc.so.6", RTLD_NOLOAD)` handle), so C code calling `read` reaches the hook too.
 #[test]
 fn shared_libraries_resolving_the_hooked_names_reach_the_hooks() {
-    const HOOKED: [&CStr; 38] = [
+    const HOOKED: [&CStr; 52] = [
         c"read",
         c"write",
         c"readv",
@@ -893,6 +893,20 @@ fn shared_libraries_resolving_the_hooked_names_reach_the_hooks() {
         c"__recv_chk",
         c"__recvfrom_chk",
         c"__poll_chk",
+        c"open",
+        c"open64",
+        c"openat",
+        c"openat64",
+        c"creat",
+        c"creat64",
+        c"eventfd",
+        c"epoll_create",
+        c"epoll_create1",
+        c"timerfd_create",
+        c"signalfd",
+        c"memfd_create",
+        c"inotify_init",
+        c"inotify_init1",
     ];
     // SAFETY: libc.so.6 is loaded (RTLD_NOLOAD only looks it up); the handle is closed below.
     let libc_so =
@@ -1082,5 +1096,221 @@ fn a_shutdown_fails_blocked_hooked_calls_with_ecanceled() {
         thread::sleep(Duration::from_millis(20));
         drop(rt);
         assert_eq!(*outcome.lock().unwrap(), Some(Err(Some(libc::ECANCELED))));
+    });
+}
+
+/// A peek leaves the bytes queued: std's `TcpStream::peek` (protocol sniffing) that sees fewer
+/// bytes than it asked for, then `read`, gets them, instead of parking for an event that will
+/// not come (a short peek must not count as a short read).
+#[test]
+fn a_short_peek_then_a_read_gets_the_bytes() {
+    within(SHORT, || {
+        let rt = one_worker();
+        let n = rt.block_on(|| {
+            let (mut client, server) = tcp_pair();
+            let reader = corun::spawn(move || {
+                let mut buf = [0u8; 64];
+                assert_eq!(server.peek(&mut buf).unwrap(), 5); // waits, registering the socket
+                (&server).read(&mut buf).unwrap()
+            });
+            corun::sleep(Duration::from_millis(20));
+            client.write_all(b"hello").unwrap();
+            reader.join().unwrap()
+        });
+        assert_eq!(n, 5);
+    });
+}
+
+/// `MSG_WAITALL` means nothing to a datagram socket: `recv` returns the one datagram, as the
+/// kernel's does, rather than waiting to fill the buffer with more.
+#[test]
+fn waitall_on_a_datagram_socket_returns_one_datagram() {
+    within(SHORT, || {
+        let rt = one_worker();
+        let (n, got) = rt.block_on(|| {
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+            b.connect(a.local_addr().unwrap()).unwrap();
+            let receiver = corun::spawn(move || {
+                let mut buf = [0u8; 64];
+                // SAFETY: `buf` is valid for writes of 64 bytes.
+                let n = unsafe {
+                    libc::recv(
+                        a.as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        64,
+                        libc::MSG_WAITALL,
+                    )
+                };
+                (n, buf[..n.max(0) as usize].to_vec())
+            });
+            corun::sleep(Duration::from_millis(20));
+            b.send(b"one").unwrap();
+            receiver.join().unwrap()
+        });
+        assert_eq!((n, got.as_slice()), (3, &b"one"[..]));
+    });
+}
+
+/// A `poll` for urgent data only (`POLLPRI`) that finds none must not clear the readiness that
+/// ordinary readers of the same socket rely on: the bytes queued meanwhile are read at once.
+#[test]
+fn a_poll_for_urgent_data_does_not_hide_ordinary_data() {
+    within(SHORT, || {
+        let rt = one_worker();
+        let n = rt.block_on(|| {
+            let (mut client, server) = tcp_pair();
+            // A first read that waits registers the socket with the netpoller.
+            let server = {
+                let reader = corun::spawn(move || {
+                    assert_eq!((&server).read(&mut [0u8; 1]).unwrap(), 1);
+                    server
+                });
+                corun::sleep(Duration::from_millis(20));
+                client.write_all(b"x").unwrap();
+                reader.join().unwrap()
+            };
+            client.write_all(b"hello").unwrap();
+            corun::sleep(Duration::from_millis(20)); // its event has come: the cell says ready
+            let mut pfd = libc::pollfd {
+                fd: server.as_raw_fd(),
+                events: libc::POLLPRI,
+                revents: 0,
+            };
+            // SAFETY: one valid `pollfd`.
+            assert_eq!(unsafe { libc::poll(&mut pfd, 1, 20) }, 0);
+            (&server).read(&mut [0u8; 16]).unwrap()
+        });
+        assert_eq!(n, 5);
+    });
+}
+
+/// A close from a plain thread racing a coroutine's first wait on a fresh descriptor (the
+/// coroutine registering it with the netpoller just as the close looks for a cell to wake):
+/// every close completes, and wakes the reader. Repeated with the close landing at varying
+/// points; a lost wake-up shows as a close that does not return.
+#[test]
+fn a_close_racing_the_first_wait_always_completes() {
+    const ROUNDS: u64 = 2000;
+    within(LONG, || {
+        let rt = common::runtime(2);
+        for i in 0..ROUNDS {
+            let (near, far) = UnixStream::pair().unwrap();
+            let fd = near.into_raw_fd();
+            let started = Arc::new(AtomicBool::new(false));
+            let reader = {
+                let started = started.clone();
+                rt.spawn(move || {
+                    started.store(true, Ordering::SeqCst);
+                    raw_read(fd, &mut [0u8; 1])
+                })
+            };
+            let spin_started = Instant::now();
+            while !started.load(Ordering::SeqCst) {
+                assert!(spin_started.elapsed() < SHORT, "the reader never started");
+                std::hint::spin_loop();
+            }
+            for _ in 0..(i * 7919) % 4000 {
+                std::hint::spin_loop();
+            }
+            let (closed_tx, closed_rx) = mpsc::channel();
+            thread::spawn(move || {
+                let _ = closed_tx.send(raw_close(fd));
+            });
+            match closed_rx.recv_timeout(SHORT) {
+                Ok(r) => assert_eq!(r, 0, "round {i}: close failed"),
+                Err(_) => panic!("round {i}: the close never completed"),
+            }
+            assert!(
+                common::join_within(reader, SHORT).unwrap() < 0,
+                "round {i}: read on a closed descriptor"
+            );
+            drop(far);
+        }
+    });
+}
+
+/// A socket closed by glibc itself (`fclose` of an `fdopen`ed stream: its internal `close`,
+/// which the hooks never see) leaves its entry behind; a file opened under the same number
+/// (`open` is hooked for this) is read as a file, not taken for that socket.
+#[test]
+fn a_file_opened_over_a_stale_socket_entry_is_read_as_a_file() {
+    let reused = within(SHORT, || {
+        let rt = one_worker();
+        let attempt = || {
+            let (_client, server) = tcp_pair();
+            server
+                .set_read_timeout(Some(Duration::from_millis(5)))
+                .unwrap();
+            // A read that waits and times out: the socket is known and registered.
+            assert!((&server).read(&mut [0u8; 1]).is_err());
+            let old = server.into_raw_fd();
+            // SAFETY: `old` is our socket; the stream takes it over, and `fclose` closes it.
+            unsafe {
+                let stream = libc::fdopen(old, c"r+".as_ptr());
+                assert!(!stream.is_null(), "fdopen: errno {}", errno());
+                assert_eq!(libc::fclose(stream), 0);
+            }
+            // Fill the free numbers below `old` (raw dups, unseen by the hooks), so the file
+            // gets `old`; if a test running meanwhile took it, do it all again.
+            let mut held = Vec::new();
+            let got_old = loop {
+                // SAFETY: duplicates standard error, with the raw system call.
+                let d = unsafe { libc::syscall(libc::SYS_dup, 2) } as RawFd;
+                assert!(d >= 0, "dup: errno {}", errno());
+                if d >= old || held.len() > 1024 {
+                    // SAFETY: our own duplicate.
+                    unsafe { libc::syscall(libc::SYS_close, d) };
+                    break d == old;
+                }
+                held.push(d);
+            };
+            // SAFETY: a valid path; the descriptor is closed below.
+            let fd = unsafe { libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY) };
+            for d in held {
+                // SAFETY: our own duplicates.
+                unsafe { libc::syscall(libc::SYS_close, d) };
+            }
+            let result = (got_old && fd == old).then(|| {
+                let mut buf = [1u8; 4];
+                (raw_read(fd, &mut buf), errno(), buf)
+            });
+            assert_eq!(raw_close(fd), 0);
+            result
+        };
+        (0..100).find_map(|_| rt.block_on(attempt))
+    });
+    let (n, err, buf) = reused.expect("the file never got the stale socket's number");
+    assert_eq!(n, 4, "read of /dev/zero failed: errno {err}");
+    assert_eq!(buf, [0; 4]);
+}
+
+/// A plain thread writing to a pipe that corun made non-blocking underneath (because a
+/// coroutine waited on it) still gets a blocking write's behaviour: all of a write larger than
+/// the pipe, while a reader drains it, not the short count of a non-blocking write.
+#[test]
+fn a_thread_writes_everything_to_a_pipe_made_non_blocking_underneath() {
+    const LEN: usize = 1 << 20; // 16 pipe buffers
+    within(SHORT, || {
+        let (r, w) = pipe();
+        let rt = one_worker();
+        // A coroutine waits to read the pipe: corun sets O_NONBLOCK on it.
+        let got = rt.block_on(move || read_what_another_writes(r, w, b"x", Duration::ZERO));
+        assert_eq!(got, b"x");
+        let reader = thread::spawn(move || {
+            let mut total = 0usize;
+            let mut buf = vec![0u8; 64 * 1024];
+            while total < LEN {
+                let n = raw_read(r, &mut buf);
+                assert!(n > 0, "the reader's read returned {n} (errno {})", errno());
+                total += n as usize;
+            }
+            total
+        });
+        let payload = vec![7u8; LEN];
+        assert_eq!(raw_write(w, &payload), LEN as isize, "errno {}", errno());
+        assert_eq!(reader.join().unwrap(), LEN);
+        assert_eq!(raw_close(r), 0);
+        assert_eq!(raw_close(w), 0);
     });
 }

@@ -38,7 +38,7 @@ impl Entry {
         self.wait_inside();
     }
 
-    /// The part of [`Entry::blocked_read`] inside the gate.
+    /// The part of [`Entry::blocked_read`] inside the gate; leaves it.
     fn wait_inside(&self) {
         loop {
             let seen = self.cell.readiness(Direction::Read);
@@ -139,5 +139,84 @@ fn a_wake_before_the_look_is_not_cleared_away() {
         while !entry.cell.readiness(Direction::Read).is_ready() {
             thread::yield_now();
         }
+    });
+}
+
+/// The first registration of a descriptor races the close (`Fd::register` and
+/// `Fd::begin_close`): until the waiter registers, the close has no cell to wake it through.
+/// The reader here is `hook::wait` as it is: check `CLOSING`, register, look at the cell,
+/// queue, with no check between the registration and the queueing. Both sides settle the race
+/// under the registration lock: the waiter checks `CLOSING` after taking it, and the closer
+/// looks for the cell only under it. So either the closer finds the cell (and wakes the waiter
+/// through it), or the waiter finds `CLOSING` (and never waits). Without the check in
+/// `register`, the closer can look first, find no cell, and wait for ever for a waiter that
+/// parks for ever.
+#[test]
+fn a_close_racing_the_first_registration() {
+    struct Registering {
+        entry: Arc<Entry>,
+        /// Whether the descriptor is registered (the entry's cell pointer), under its lock.
+        registered: loom::sync::Mutex<bool>,
+    }
+    impl Registering {
+        /// `Fd::register`: false for `EBADF`.
+        fn register(&self) -> bool {
+            let mut registered = self.registered.lock().unwrap();
+            if gate::closing(&self.entry.state) {
+                return false;
+            }
+            *registered = true;
+            true
+        }
+
+        /// `hook::coroutine_waits` around `hook::wait`, for a read that finds nothing.
+        fn read(&self) {
+            let entry = &self.entry;
+            if !gate::enter(&entry.state) {
+                return;
+            }
+            loop {
+                // `wait`: the check, the registration, the look, the queueing.
+                if gate::closing(&entry.state) || !self.register() {
+                    break;
+                }
+                if !entry.cell.readiness(Direction::Read).is_ready() {
+                    entry.cell.wait(Direction::Read);
+                }
+                if gate::closing(&entry.state) {
+                    break;
+                }
+                // The attempt says EAGAIN: clear what was seen.
+                let seen = entry.cell.readiness(Direction::Read);
+                entry.cell.clear(seen);
+            }
+            gate::leave(&entry.state);
+        }
+
+        /// `Fd::begin_close`: the cell is looked for under the registration lock.
+        fn close(&self) {
+            let entry = &self.entry;
+            if gate::close(&entry.state) {
+                if *self.registered.lock().unwrap() {
+                    entry.cell.set_events(true, true, false, false);
+                }
+                while gate::occupied(&entry.state) {
+                    thread::yield_now();
+                }
+            }
+        }
+    }
+    loom::model(|| {
+        let r = Arc::new(Registering {
+            entry: Entry::new(),
+            registered: loom::sync::Mutex::new(false),
+        });
+        let reader = {
+            let r = r.clone();
+            thread::spawn(move || r.read())
+        };
+        r.close();
+        reader.join().unwrap();
+        assert!(!gate::occupied(&r.entry.state));
     });
 }

@@ -17,7 +17,7 @@ use super::fd_table::{
 };
 use super::{errno, real, set_errno};
 use crate::io::readiness::Direction;
-use libc::{c_int, c_ulong, c_void, socklen_t};
+use libc::{c_char, c_int, c_uint, c_ulong, c_void, socklen_t};
 
 /// Records a descriptor just created by a hook, keeping errno (the caller's result stands).
 pub(super) fn created(fd: c_int, state: usize, timeouts: [u64; 2]) {
@@ -278,27 +278,27 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: c_ulong) -> c_i
         // SAFETY: the caller's arguments, passed on.
         return unsafe { (real.ioctl)(fd, request, arg) };
     }
-    let entry = fd_table::get(fd);
-    // SAFETY: FIONBIO's argument is a pointer to an int, by the caller's contract; a null one
-    // passes through, for the kernel to refuse (EFAULT).
-    let Some(&on) = (unsafe { (arg as *const c_int).as_ref() }) else {
-        return unsafe { (real.ioctl)(fd, request, arg) };
-    };
-    let ours = entry.is_some_and(|entry| entry.state() & SYS_NONBLOCK != 0);
-    let one: c_int = 1;
-    let arg = if ours {
-        &one as *const c_int as c_ulong
-    } else {
-        arg
-    };
-    // SAFETY: the caller's arguments, or a pointer to a live `1`.
+    // The kernel reads the argument first: a bad pointer is its `EFAULT`, not a fault here.
+    // SAFETY: the caller's arguments, passed on.
     let r = unsafe { (real.ioctl)(fd, request, arg) };
-    if let (0, Some(entry)) = (r, entry) {
-        if entry.state() & KIND_MASK != KIND_UNKNOWN {
-            entry.set_flag(USER_NONBLOCK, on != 0);
+    if r != 0 {
+        return r;
+    }
+    // SAFETY: the kernel has just read an int through `arg`: it points to one.
+    let on = unsafe { *(arg as *const c_int) } != 0;
+    if let Some(entry) = fd_table::get(fd) {
+        let state = entry.state();
+        if state & KIND_MASK != KIND_UNKNOWN {
+            entry.set_flag(USER_NONBLOCK, on);
+        }
+        if !on && state & SYS_NONBLOCK != 0 {
+            // The user's blocking mode is corun's to provide: the file stays non-blocking.
+            let one: c_int = 1;
+            // SAFETY: a pointer to a live int.
+            unsafe { (real.ioctl)(fd, request, &one as *const c_int as c_ulong) };
         }
     }
-    r
+    0
 }
 
 /// `setsockopt(2)`. `SO_RCVTIMEO` and `SO_SNDTIMEO` are recorded: coroutines honour them.
@@ -333,4 +333,69 @@ pub unsafe extern "C" fn setsockopt(
         }
     }
     r
+}
+
+/// Defines hooks for calls that create a descriptor the other hooks otherwise leave alone
+/// (files, eventfds, epoll and timer descriptors, ...): each resets the new descriptor's entry,
+/// so that one left by a descriptor of the same number closed behind the hooks' back (by
+/// glibc's `fclose`, say) does not describe it. The descriptor is learned afresh if a
+/// coroutine ever calls on it; not `OWNED` (a FIFO opened by name is shared by nature).
+macro_rules! creating_calls {
+    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*); )*) => {$(
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// The caller's contract of the C function.
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
+            // SAFETY: the caller's arguments, passed on.
+            let fd = unsafe { (real().$name)($($arg),*) };
+            created(fd, KIND_UNKNOWN, [0, 0]);
+            fd
+        }
+    )*};
+}
+
+creating_calls! {
+    /// `open(2)` (`mode`, variadic in C, as `fcntl`'s argument).
+    fn open(path: *const c_char, flags: c_int, mode: c_uint);
+    /// `open64`, which Rust's std calls on glibc: as [`open`].
+    fn open64(path: *const c_char, flags: c_int, mode: c_uint);
+    /// `openat(2)`.
+    fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint);
+    /// `openat64`: as [`openat`].
+    fn openat64(dir: c_int, path: *const c_char, flags: c_int, mode: c_uint);
+    /// `creat(2)`.
+    fn creat(path: *const c_char, mode: c_uint);
+    /// `creat64`: as [`creat`].
+    fn creat64(path: *const c_char, mode: c_uint);
+    /// `eventfd(2)`.
+    fn eventfd(initval: c_uint, flags: c_int);
+    /// `epoll_create(2)`.
+    fn epoll_create(size: c_int);
+    /// `epoll_create1(2)`.
+    fn epoll_create1(flags: c_int);
+    /// `timerfd_create(2)`.
+    fn timerfd_create(clock: libc::clockid_t, flags: c_int);
+    /// `memfd_create(2)`.
+    fn memfd_create(name: *const c_char, flags: c_uint);
+    /// `inotify_init(2)`.
+    fn inotify_init();
+    /// `inotify_init1(2)`.
+    fn inotify_init1(flags: c_int);
+}
+
+/// `signalfd(2)`: creates a descriptor when `fd` is -1 (then as the calls above); otherwise it
+/// changes the mask of an existing one.
+///
+/// # Safety
+/// The caller's contract of `signalfd(2)`.
+#[no_mangle]
+pub unsafe extern "C" fn signalfd(fd: c_int, mask: *const libc::sigset_t, flags: c_int) -> c_int {
+    // SAFETY: the caller's arguments, passed on.
+    let new = unsafe { (real().signalfd)(fd, mask, flags) };
+    if fd == -1 {
+        created(new, KIND_UNKNOWN, [0, 0]);
+    }
+    new
 }

@@ -56,6 +56,8 @@ use std::time::Duration;
 const PAGE_BITS: u32 = 10;
 const PAGE: usize = 1 << PAGE_BITS;
 const PAGES: usize = 4096;
+/// Descriptors with an entry: `0..CAPACITY`.
+pub(crate) const CAPACITY: usize = PAGES * PAGE;
 
 pub(crate) const KIND_MASK: usize = 0b11;
 pub(crate) const KIND_UNKNOWN: usize = 0;
@@ -285,12 +287,17 @@ impl Fd {
         unsafe { self.io.load(Ordering::Acquire).as_ref() }
     }
 
-    /// The readiness cell, registering `fd` with the netpoller first if need be.
+    /// The readiness cell, registering `fd` with the netpoller first if need be. `EBADF` if a
+    /// close has begun: a first registration races the close's look for a cell to wake (see
+    /// [`Fd::begin_close`]), so it is settled under the registration lock.
     pub(crate) fn register(&self, fd: c_int) -> std::io::Result<&'static ScheduledIo> {
         if let Some(cell) = self.cell() {
             return Ok(cell);
         }
         let _registering = REGISTERING.lock();
+        if self.closing() {
+            return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+        }
         if let Some(cell) = self.cell() {
             return Ok(cell);
         }
@@ -322,7 +329,14 @@ impl Fd {
     /// descriptor, so the caller can close it once it has [forgotten](Fd::forget) the entry.
     pub(crate) fn begin_close(&self, fd: c_int) {
         if gate::close(&self.state) {
-            if let Some(cell) = self.cell() {
+            // Under the registration lock: a waiter registering for the first time either
+            // stored its cell before (and is woken through it) or finds `CLOSING` after (and
+            // does not wait).
+            let cell = {
+                let _registering = REGISTERING.lock();
+                self.cell()
+            };
+            if let Some(cell) = cell {
                 // A spurious readiness in both directions: wakes the waiters, and makes a
                 // queueing that races this fail.
                 cell.set_events(true, true, false, false);

@@ -7,7 +7,9 @@
 //! made with `MSG_DONTWAIT` itself passes through.
 
 use super::fd_table::{self, KIND_SOCKET, OWNED, STREAM, USER_NONBLOCK};
-use super::{blocking_call, errno, fail, in_coroutine, real, set_errno, write_all, Attempt, Call};
+use super::{
+    blocking_call, errno, fail, in_coroutine, real, set_errno, write_all, Attempt, Call, Served,
+};
 use crate::io::readiness::Direction;
 use crate::io::{park_on_with, Parked};
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
@@ -56,6 +58,10 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     let real = real();
+    if !(0..=libc::UIO_MAXIOV).contains(&iovcnt) {
+        // SAFETY: the caller's arguments, passed on (the kernel says EINVAL).
+        return unsafe { (real.readv)(fd, iov, iovcnt) };
+    }
     blocking_call(fd, reading(None), |how| match how {
         // SAFETY: the caller's arguments, passed on.
         Attempt::AsCalled => unsafe { (real.readv)(fd, iov, iovcnt) },
@@ -123,9 +129,10 @@ pub unsafe extern "C" fn recvfrom(
             )
         }
     };
-    let (r, served) = blocking_call(fd, reading(Some(len)), |how| once(0, how));
-    let wait_all = flags & libc::MSG_WAITALL != 0 && flags & libc::MSG_PEEK == 0;
-    if served == super::Served::Passed || !wait_all || r <= 0 {
+    // A peek leaves the bytes queued: a short one says nothing about readiness.
+    let peek = flags & libc::MSG_PEEK != 0;
+    let (r, served) = blocking_call(fd, reading((!peek).then_some(len)), |how| once(0, how));
+    if !waits_for_all(fd, flags, served, r, len) {
         return r;
     }
     let mut done = r as usize;
@@ -140,26 +147,58 @@ pub unsafe extern "C" fn recvfrom(
     done as ssize_t
 }
 
-/// `recvmsg(2)`.
+/// Whether a managed receive of `r` bytes out of `len` must go on for the rest: `MSG_WAITALL`
+/// (without `MSG_PEEK`) on a stream socket; the kernel ignores it for datagrams.
+fn waits_for_all(fd: c_int, flags: c_int, served: Served, r: isize, len: usize) -> bool {
+    flags & libc::MSG_WAITALL != 0
+        && flags & libc::MSG_PEEK == 0
+        && served == Served::Managed
+        && r > 0
+        && (r as usize) < len
+        && fd_table::get(fd).is_some_and(|entry| entry.state() & STREAM != 0)
+}
+
+/// `recvmsg(2)`; `MSG_WAITALL` as in [`recv`] (the control data, if any, comes with the first
+/// part).
 ///
 /// # Safety
 /// The caller's contract of `recvmsg(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let real = real();
-    if flags & libc::MSG_DONTWAIT != 0 {
+    if flags & libc::MSG_DONTWAIT != 0 || msg.is_null() {
         // SAFETY: the caller's arguments, passed on.
         return unsafe { (real.recvmsg)(fd, msg, flags) };
     }
-    blocking_call(fd, reading(None), |how| {
+    let once = |msg: *mut msghdr, how: Attempt| {
         let flags = match how {
             Attempt::AsCalled => flags,
-            Attempt::DontWait => flags | libc::MSG_DONTWAIT,
+            Attempt::DontWait => (flags & !libc::MSG_WAITALL) | libc::MSG_DONTWAIT,
         };
-        // SAFETY: the caller's arguments, passed on.
+        // SAFETY: the caller's header (or a copy with the rest of its vectors), passed on.
         unsafe { (real.recvmsg)(fd, msg, flags) }
-    })
-    .0
+    };
+    let (r, served) = blocking_call(fd, reading(None), |how| once(msg, how));
+    // SAFETY: `msg` is the caller's valid header, by its contract.
+    let (iov, iovlen) = unsafe { ((*msg).msg_iov, (*msg).msg_iovlen) };
+    let iovcnt = c_int::try_from(iovlen).unwrap_or(c_int::MAX);
+    // SAFETY: the caller's vectors.
+    let len = unsafe { total(iov, iovcnt) };
+    if !waits_for_all(fd, flags, served, r, len) {
+        return r;
+    }
+    let mut done = r as usize;
+    while done < len {
+        // SAFETY: the caller's vectors; `done` is less than their total.
+        let mut rest = unsafe { advance(iov, iovcnt, done) };
+        let mut part = iov_msghdr(rest.as_mut_ptr(), rest.len() as c_int);
+        let (r, _) = blocking_call(fd, reading(None), |how| once(&mut part, how));
+        if r <= 0 {
+            break; // the end of the stream, or an error after some data: the data
+        }
+        done += r as usize;
+    }
+    done as ssize_t
 }
 
 /// `write(2)`: in a coroutine, a stream write goes on until all `count` bytes are written.
@@ -225,6 +264,10 @@ unsafe fn total(iov: *const iovec, iovcnt: c_int) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     let real = real();
+    if !(0..=libc::UIO_MAXIOV).contains(&iovcnt) {
+        // SAFETY: the caller's arguments, passed on (the kernel says EINVAL).
+        return unsafe { (real.writev)(fd, iov, iovcnt) };
+    }
     // SAFETY: the caller's contract.
     let len = unsafe { total(iov, iovcnt) };
     write_all(fd, Direction::Write, len, |done, how| {

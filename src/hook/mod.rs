@@ -125,7 +125,8 @@ struct Call {
 enum Served {
     /// Passed through: the result is the real call's.
     Passed,
-    /// Made non-blocking and waited for by corun (a write may then go on after a short one).
+    /// Made non-blocking and waited for by corun, in a coroutine or on a thread (a write then
+    /// goes on after a short one, as a blocking write would).
     Managed,
 }
 
@@ -194,11 +195,18 @@ fn blocking_call(
         Route::Real => return (attempt(Attempt::AsCalled), Served::Passed),
         Route::ThreadWaits(entry) => {
             let r = thread_waits(fd, entry, call.direction, &mut attempt);
-            return (r, Served::Passed);
+            return (r, Served::Managed);
         }
         Route::Managed { entry, how, stream } => (entry, how, stream),
     };
     let r = match try_once(entry, call, how, stream, &mut attempt) {
+        Some(r) if r < 0 && how == Attempt::DontWait && errno() == libc::ENOTSOCK => {
+            // The entry said socket, the kernel says not: it was left by a socket of the same
+            // number closed behind the hooks' back, and the descriptor was made by a call they
+            // do not see. Forget it, and make the call as it was made.
+            fd_calls::created(fd, fd_table::KIND_UNKNOWN, [0, 0]);
+            return (attempt(Attempt::AsCalled), Served::Passed);
+        }
         Some(r) => r,
         None => coroutine_waits(fd, entry, call, how, stream, &mut attempt),
     };

@@ -31,7 +31,9 @@ const UNREGISTERED_EVERY: Duration = Duration::from_millis(1);
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
     let real = real();
-    if !in_coroutine() || timeout == 0 {
+    // More entries than descriptors can exist is the kernel's `EINVAL` (no slice of them).
+    let too_many = nfds > fd_table::CAPACITY as nfds_t;
+    if !in_coroutine() || timeout == 0 || too_many {
         // SAFETY: the caller's arguments, passed on.
         return unsafe { (real.poll)(fds, nfds, timeout) };
     }
@@ -93,10 +95,22 @@ fn poll_in_coroutine(fds: &mut [pollfd], deadline: Option<Instant>) -> Result<c_
     // Descriptors closed (by another coroutine or thread) while this poll waited on them.
     let mut closed = Vec::new();
     for (index, pfd) in fds.iter().enumerate() {
-        let wants_read = pfd.events & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) != 0;
-        let wants_write = pfd.events & libc::POLLOUT != 0;
-        if pfd.fd < 0 || !(wants_read || wants_write) {
-            continue; // ignored by poll, or only errors asked for (reported as ready anyway)
+        if pfd.fd < 0 {
+            continue; // ignored by poll
+        }
+        // A look that finds nothing clears the cell's directions the poll asked about, which
+        // is right only for ordinary data: "no urgent data" (`POLLPRI`) or "no hang-up"
+        // (`POLLRDHUP`) says nothing of the bytes a reader on the same socket relies on the
+        // cell for. Those are looked at every millisecond instead, unless ordinary reading is
+        // asked for too (then its event comes with theirs).
+        let wants_read = pfd.events & (libc::POLLIN | libc::POLLRDNORM) != 0;
+        let wants_write = pfd.events & (libc::POLLOUT | libc::POLLWRNORM) != 0;
+        let others = libc::POLLPRI | libc::POLLRDHUP | libc::POLLRDBAND | libc::POLLWRBAND;
+        if pfd.events & others != 0 && !wants_read {
+            unwatched = true;
+        }
+        if !(wants_read || wants_write) {
+            continue; // only errors asked for (reported without asking), or the above
         }
         let Some(entry) = fd_table::get_or_create(pfd.fd) else {
             unwatched = true;
@@ -104,14 +118,18 @@ fn poll_in_coroutine(fds: &mut [pollfd], deadline: Option<Instant>) -> Result<c_
         };
         entry.known_state(pfd.fd);
         if !entry.enter() {
-            unwatched = true; // being closed: the next look says POLLNVAL
+            closed.push(index); // being closed
             continue;
         }
         let cell = match entry.register(pfd.fd) {
             Ok(cell) => cell,
             Err(_) => {
                 entry.leave();
-                unwatched = true;
+                if entry.closing() {
+                    closed.push(index);
+                } else {
+                    unwatched = true;
+                }
                 continue;
             }
         };

@@ -12,7 +12,7 @@
 
 use libc::{
     addrinfo, c_char, c_int, c_uint, c_ulong, c_void, clockid_t, fd_set, hostent, iovec, msghdr,
-    nfds_t, pollfd, size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
+    nfds_t, pollfd, sigset_t, size_t, sockaddr, socklen_t, ssize_t, timespec, timeval,
 };
 use std::sync::OnceLock;
 
@@ -70,11 +70,26 @@ real_functions! {
     dup: fn(c_int) -> c_int;
     dup2: fn(c_int, c_int) -> c_int;
     dup3: fn(c_int, c_int, c_int) -> c_int;
-    // Variadic in C; the hooks take the one optional argument as a word (see `fd_calls.rs`).
+    // Variadic in C (and `open`'s mode below): the hooks take the one optional argument as a
+    // word (see `fd_calls.rs`).
     fcntl: fn(c_int, c_int, c_ulong) -> c_int;
     fcntl64: fn(c_int, c_int, c_ulong) -> c_int;
     ioctl: fn(c_int, c_ulong, c_ulong) -> c_int;
     setsockopt: fn(c_int, c_int, c_int, *const c_void, socklen_t) -> c_int;
+    open: fn(*const c_char, c_int, c_uint) -> c_int;
+    open64: fn(*const c_char, c_int, c_uint) -> c_int;
+    openat: fn(c_int, *const c_char, c_int, c_uint) -> c_int;
+    openat64: fn(c_int, *const c_char, c_int, c_uint) -> c_int;
+    creat: fn(*const c_char, c_uint) -> c_int;
+    creat64: fn(*const c_char, c_uint) -> c_int;
+    eventfd: fn(c_uint, c_int) -> c_int;
+    epoll_create: fn(c_int) -> c_int;
+    epoll_create1: fn(c_int) -> c_int;
+    timerfd_create: fn(clockid_t, c_int) -> c_int;
+    signalfd: fn(c_int, *const sigset_t, c_int) -> c_int;
+    memfd_create: fn(*const c_char, c_uint) -> c_int;
+    inotify_init: fn() -> c_int;
+    inotify_init1: fn(c_int) -> c_int;
     getaddrinfo: fn(*const c_char, *const c_char, *const addrinfo, *mut *mut addrinfo) -> c_int;
     gethostbyname: fn(*const c_char) -> *mut hostent;
 }
