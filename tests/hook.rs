@@ -1314,3 +1314,83 @@ fn a_thread_writes_everything_to_a_pipe_made_non_blocking_underneath() {
         assert_eq!(raw_close(w), 0);
     });
 }
+
+/// A blocking `connect` in a coroutine honours `SO_SNDTIMEO` (`EINPROGRESS` when it passes, as
+/// the kernel's), and a second `connect` while the first is still in progress waits for it, as
+/// the kernel's blocking one does, rather than saying `EALREADY`. The connection is held up by
+/// a listener whose accept queue is full (its SYNs are dropped, then retransmitted).
+#[test]
+fn connect_times_out_and_a_second_connect_waits_for_the_first() {
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            // SAFETY: the listener's descriptor; a backlog of 0 holds one connection.
+            assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+            // Fill the accept queue: with a backlog of 0 it holds one connection (a connect
+            // into a full queue is not refused: its SYN is dropped, and retransmitted later).
+            let filler = TcpStream::connect(addr).unwrap();
+            // SAFETY: a new socket, closed below; `sa` and `tv` are valid for their sizes.
+            let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            assert!(fd >= 0);
+            let std::net::SocketAddr::V4(v4) = addr else {
+                unreachable!()
+            };
+            let sa = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*v4.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            let set_timeout = |ms: i64| {
+                let tv = libc::timeval {
+                    tv_sec: 0,
+                    tv_usec: ms * 1000,
+                };
+                // SAFETY: a valid `timeval` of its size.
+                let r = unsafe {
+                    libc::setsockopt(
+                        fd,
+                        libc::SOL_SOCKET,
+                        libc::SO_SNDTIMEO,
+                        (&tv as *const libc::timeval).cast(),
+                        std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                    )
+                };
+                assert_eq!(r, 0);
+            };
+            let connect = || {
+                // SAFETY: a valid `sockaddr_in` of its size.
+                let r = unsafe {
+                    libc::connect(
+                        fd,
+                        (&sa as *const libc::sockaddr_in).cast(),
+                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    )
+                };
+                (r, if r < 0 { errno() } else { 0 })
+            };
+            set_timeout(50);
+            let start = Instant::now();
+            assert_eq!(connect(), (-1, libc::EINPROGRESS), "the first connect");
+            assert!(
+                start.elapsed() >= Duration::from_millis(50),
+                "timed out early"
+            );
+            // Make room in the queue, then connect again: the retransmitted SYN gets in.
+            drop(filler);
+            let acceptor = corun::spawn(move || {
+                for _ in 0..3 {
+                    let _ = listener.accept();
+                }
+            });
+            set_timeout(0);
+            assert_eq!(connect(), (0, 0), "the second connect");
+            assert_eq!(raw_close(fd), 0);
+            drop(acceptor);
+        });
+    });
+}

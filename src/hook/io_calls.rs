@@ -453,7 +453,9 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         e = errno();
     }
     set(flags);
-    if r == 0 || e != libc::EINPROGRESS {
+    // EALREADY: an earlier connect (one that timed out, say) is still in progress; the
+    // kernel's blocking connect would wait for it, and so does this one.
+    if r == 0 || !(e == libc::EINPROGRESS || e == libc::EALREADY) {
         set_errno(e);
         return r;
     }
