@@ -145,7 +145,8 @@ enum Route {
 }
 
 /// Decides the [`Route`] of a call on `fd` (`dontwait`: the call has a `MSG_DONTWAIT` form).
-#[inline]
+/// Always inlined: the hook then branches on the route instead of building it in memory.
+#[inline(always)]
 fn route(fd: c_int, dontwait: bool) -> Route {
     if !in_coroutine() {
         return match fd_table::get(fd) {
