@@ -1394,3 +1394,149 @@ fn connect_times_out_and_a_second_connect_waits_for_the_first() {
         });
     });
 }
+
+/// Every sleep of libc parks the coroutine on the timer wheel (a ticker on the same single
+/// worker advances during each), none returns early, and bad arguments get the kernel's
+/// errors: `nanosleep` (with the time left zeroed), `usleep`, `clock_nanosleep` (relative and
+/// absolute, returning its error instead of setting errno), and `select` with no descriptors.
+#[test]
+fn every_libc_sleep_parks_the_coroutine() {
+    const NAP: Duration = Duration::from_millis(30);
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let ticker = Ticker::start();
+            let timespec = |d: Duration| libc::timespec {
+                tv_sec: d.as_secs() as libc::time_t,
+                tv_nsec: d.subsec_nanos() as libc::c_long,
+            };
+            let mut check = |what: &str, sleep: &mut dyn FnMut()| {
+                let (before, start) = (ticker.ticks(), Instant::now());
+                sleep();
+                let elapsed = start.elapsed();
+                assert!(elapsed >= NAP, "{what}: woke early, after {elapsed:?}");
+                assert!(ticker.ticks() > before, "{what}: the worker was blocked");
+            };
+            check("nanosleep", &mut || {
+                let mut left = timespec(Duration::from_secs(9));
+                // SAFETY: valid `timespec`s.
+                assert_eq!(unsafe { libc::nanosleep(&timespec(NAP), &mut left) }, 0);
+                assert_eq!((left.tv_sec, left.tv_nsec), (0, 0), "time left");
+            });
+            check("usleep", &mut || {
+                // SAFETY: no pointers.
+                assert_eq!(unsafe { libc::usleep(NAP.as_micros() as libc::c_uint) }, 0);
+            });
+            check("clock_nanosleep", &mut || {
+                // SAFETY: a valid `timespec`; no time left asked for.
+                let r = unsafe {
+                    libc::clock_nanosleep(
+                        libc::CLOCK_MONOTONIC,
+                        0,
+                        &timespec(NAP),
+                        std::ptr::null_mut(),
+                    )
+                };
+                assert_eq!(r, 0);
+            });
+            check("clock_nanosleep, absolute", &mut || {
+                let mut now = timespec(Duration::ZERO);
+                // SAFETY: valid `timespec`s.
+                unsafe {
+                    assert_eq!(libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now), 0);
+                    let until = Duration::new(now.tv_sec as u64, now.tv_nsec as u32) + NAP;
+                    let r = libc::clock_nanosleep(
+                        libc::CLOCK_MONOTONIC,
+                        libc::TIMER_ABSTIME,
+                        &timespec(until),
+                        std::ptr::null_mut(),
+                    );
+                    assert_eq!(r, 0);
+                }
+            });
+            check("select with no descriptors", &mut || {
+                let mut tv = libc::timeval {
+                    tv_sec: 0,
+                    tv_usec: NAP.as_micros() as libc::suseconds_t,
+                };
+                let none = std::ptr::null_mut();
+                // SAFETY: no sets, a valid `timeval`.
+                assert_eq!(unsafe { libc::select(0, none, none, none, &mut tv) }, 0);
+            });
+            let bad = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 1_000_000_000,
+            };
+            // SAFETY: valid pointers; the request is malformed on purpose.
+            unsafe {
+                assert_eq!(libc::nanosleep(&bad, std::ptr::null_mut()), -1);
+                assert_eq!(errno(), libc::EINVAL);
+                let r = libc::clock_nanosleep(libc::CLOCK_MONOTONIC, 0, &bad, std::ptr::null_mut());
+                assert_eq!(r, libc::EINVAL);
+            }
+            ticker.stop();
+        });
+    });
+}
+
+/// `shutdown` of a socket a coroutine is blocked reading ends the read with end-of-file, as
+/// the kernel's; `accept4` with `SOCK_NONBLOCK` gives a socket with plain `EAGAIN` semantics;
+/// and a duplicate (`dup`) made non-blocking with `fcntl` is non-blocking through either
+/// descriptor (they share the open file).
+#[test]
+fn shutdown_accept4_flags_and_duplicates_keep_the_kernels_semantics() {
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            // shutdown(SHUT_RD) under a blocked reader.
+            let (_client, server) = tcp_pair();
+            let fd = server.as_raw_fd();
+            let reading = Arc::new(AtomicBool::new(false));
+            let reader = {
+                let reading = reading.clone();
+                corun::spawn(move || {
+                    reading.store(true, Ordering::SeqCst);
+                    let n = raw_read(fd, &mut [0u8; 8]);
+                    (n, server)
+                })
+            };
+            wait_for(&reading);
+            // SAFETY: a socket of ours.
+            assert_eq!(unsafe { libc::shutdown(fd, libc::SHUT_RD) }, 0);
+            assert_eq!(reader.join().unwrap().0, 0, "read after shutdown");
+
+            // accept4(SOCK_NONBLOCK).
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            // SAFETY: no address asked for.
+            let accepted = unsafe {
+                libc::accept4(
+                    listener.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                )
+            };
+            assert!(accepted >= 0, "accept4: errno {}", errno());
+            assert_eq!(raw_read(accepted, &mut [0u8; 8]), -1);
+            assert_eq!(errno(), libc::EAGAIN);
+            assert_eq!(raw_close(accepted), 0);
+
+            // A duplicate made non-blocking.
+            let (_client, server) = tcp_pair();
+            let fd = server.as_raw_fd();
+            // SAFETY: plain descriptor calls on a socket of ours.
+            let dup = unsafe { libc::dup(fd) };
+            assert!(dup >= 0);
+            unsafe {
+                let flags = libc::fcntl(dup, libc::F_GETFL);
+                assert_eq!(libc::fcntl(dup, libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
+            }
+            for d in [dup, fd] {
+                assert_eq!(raw_read(d, &mut [0u8; 8]), -1, "descriptor {d}");
+                assert_eq!(errno(), libc::EAGAIN, "descriptor {d}");
+            }
+            assert_eq!(raw_close(dup), 0);
+        });
+    });
+}
