@@ -1410,7 +1410,7 @@ fn every_libc_sleep_parks_the_coroutine() {
                 tv_sec: d.as_secs() as libc::time_t,
                 tv_nsec: d.subsec_nanos() as libc::c_long,
             };
-            let mut check = |what: &str, sleep: &mut dyn FnMut()| {
+            let check = |what: &str, sleep: &mut dyn FnMut()| {
                 let (before, start) = (ticker.ticks(), Instant::now());
                 sleep();
                 let elapsed = start.elapsed();
