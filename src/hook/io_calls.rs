@@ -41,6 +41,21 @@ fn iov_msghdr(iov: *const iovec, iovcnt: c_int) -> msghdr {
 /// The caller's contract of `read(2)`: `buf` is valid for `count` bytes of writes.
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
+    if super::thread_passes_through(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { (real().read)(fd, buf, count) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { read_managed(fd, buf, count) }
+}
+
+/// [`read`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
+/// itself stays small).
+///
+/// # Safety
+/// As [`read`].
+#[inline(never)]
+unsafe fn read_managed(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
     let real = real();
     blocking_call(fd, reading(Some(count)), |how| match how {
         // SAFETY: the caller's arguments, passed on.
@@ -57,6 +72,21 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
 /// The caller's contract of `readv(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
+    if super::thread_passes_through(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { (real().readv)(fd, iov, iovcnt) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { readv_managed(fd, iov, iovcnt) }
+}
+
+/// [`readv`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
+/// itself stays small).
+///
+/// # Safety
+/// As [`readv`].
+#[inline(never)]
+unsafe fn readv_managed(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     let real = real();
     if !(0..=libc::UIO_MAXIOV).contains(&iovcnt) {
         // SAFETY: the caller's arguments, passed on (the kernel says EINVAL).
@@ -100,6 +130,28 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
 /// The caller's contract of `recvfrom(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    addrlen: *mut socklen_t,
+) -> ssize_t {
+    if super::thread_passes_through(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { (real().recvfrom)(fd, buf, len, flags, addr, addrlen) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { recvfrom_managed(fd, buf, len, flags, addr, addrlen) }
+}
+
+/// [`recvfrom`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
+/// itself stays small).
+///
+/// # Safety
+/// As [`recvfrom`].
+#[inline(never)]
+unsafe fn recvfrom_managed(
     fd: c_int,
     buf: *mut c_void,
     len: size_t,
@@ -165,6 +217,21 @@ fn waits_for_all(fd: c_int, flags: c_int, served: Served, r: isize, len: usize) 
 /// The caller's contract of `recvmsg(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if super::thread_passes_through(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { (real().recvmsg)(fd, msg, flags) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { recvmsg_managed(fd, msg, flags) }
+}
+
+/// [`recvmsg`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
+/// itself stays small).
+///
+/// # Safety
+/// As [`recvmsg`].
+#[inline(never)]
+unsafe fn recvmsg_managed(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let real = real();
     if flags & libc::MSG_DONTWAIT != 0 || msg.is_null() {
         // SAFETY: the caller's arguments, passed on.
@@ -207,6 +274,21 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
 /// The caller's contract of `write(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
+    if super::thread_passes_through(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { (real().write)(fd, buf, count) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { write_managed(fd, buf, count) }
+}
+
+/// [`write`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
+/// itself stays small).
+///
+/// # Safety
+/// As [`write`].
+#[inline(never)]
+unsafe fn write_managed(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
     let real = real();
     write_all(fd, Direction::Write, count, |done, how| {
         // SAFETY: the caller's buffer, advanced by `done < count` bytes.
@@ -263,6 +345,21 @@ unsafe fn total(iov: *const iovec, iovcnt: c_int) -> usize {
 /// The caller's contract of `writev(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
+    if super::thread_passes_through(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { (real().writev)(fd, iov, iovcnt) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { writev_managed(fd, iov, iovcnt) }
+}
+
+/// [`writev`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
+/// itself stays small).
+///
+/// # Safety
+/// As [`writev`].
+#[inline(never)]
+unsafe fn writev_managed(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
     let real = real();
     if !(0..=libc::UIO_MAXIOV).contains(&iovcnt) {
         // SAFETY: the caller's arguments, passed on (the kernel says EINVAL).
@@ -315,6 +412,28 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     addrlen: socklen_t,
 ) -> ssize_t {
+    if super::thread_passes_through(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { (real().sendto)(fd, buf, len, flags, addr, addrlen) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { sendto_managed(fd, buf, len, flags, addr, addrlen) }
+}
+
+/// [`sendto`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
+/// itself stays small).
+///
+/// # Safety
+/// As [`sendto`].
+#[inline(never)]
+unsafe fn sendto_managed(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    addrlen: socklen_t,
+) -> ssize_t {
     let real = real();
     if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's arguments, passed on.
@@ -340,6 +459,21 @@ pub unsafe extern "C" fn sendto(
 /// The caller's contract of `sendmsg(2)`.
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if super::thread_passes_through(fd) {
+        // SAFETY: the caller's arguments, passed on.
+        return unsafe { (real().sendmsg)(fd, msg, flags) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { sendmsg_managed(fd, msg, flags) }
+}
+
+/// [`sendmsg`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
+/// itself stays small).
+///
+/// # Safety
+/// As [`sendmsg`].
+#[inline(never)]
+unsafe fn sendmsg_managed(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     let real = real();
     if flags & libc::MSG_DONTWAIT != 0 {
         // SAFETY: the caller's arguments, passed on.

@@ -130,6 +130,17 @@ enum Served {
     Managed,
 }
 
+/// Whether a call on `fd` from a plain thread passes straight through (unless corun made the
+/// descriptor non-blocking): checked first by the busiest hooks, whose other paths are out of
+/// line, so that a thread's call costs a thread-local read, a table lookup and the call.
+/// (A coroutine's call takes the full [`route`] in any case.)
+#[inline(always)]
+fn thread_passes_through(fd: c_int) -> bool {
+    !in_coroutine()
+        && fd_table::get(fd)
+            .is_none_or(|entry| entry.state() & (SYS_NONBLOCK | USER_NONBLOCK) != SYS_NONBLOCK)
+}
+
 /// How a call on a descriptor is served (see the module docs).
 enum Route {
     /// The real call, as made.
