@@ -1540,3 +1540,44 @@ fn shutdown_accept4_flags_and_duplicates_keep_the_kernels_semantics() {
         });
     });
 }
+
+/// A send timeout bounds a blocking write that goes on after short parts as a whole, not each
+/// part: against a reader that empties the socket every 20 ms (each part's wait is shorter
+/// than the timeout), a 4 MiB write with a 100 ms `SO_SNDTIMEO` returns what it wrote when the
+/// timeout passes, instead of going on for the many rounds the whole write takes.
+#[test]
+fn a_send_timeout_bounds_the_whole_write() {
+    const LEN: usize = 4 << 20;
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let (writer, reader) = UnixStream::pair().unwrap();
+            writer
+                .set_write_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let trickle = {
+                let stop = stop.clone();
+                corun::spawn(move || {
+                    // Each read takes all there is, so the writer can go on at once.
+                    let mut buf = vec![0u8; 1 << 20];
+                    // Bounded by `stop`, and by the test's `within`.
+                    while !stop.load(Ordering::SeqCst) {
+                        corun::sleep(Duration::from_millis(20));
+                        let _ = (&reader).read(&mut buf);
+                    }
+                })
+            };
+            let payload = vec![1u8; LEN];
+            let n = raw_write(writer.as_raw_fd(), &payload);
+            stop.store(true, Ordering::SeqCst);
+            drop(writer); // ends the reader's last read
+            trickle.join().unwrap();
+            assert!(n > 0, "nothing written (errno {})", errno());
+            assert!(
+                (n as usize) < LEN,
+                "the whole write went through: the timeout restarted with every part"
+            );
+        });
+    });
+}

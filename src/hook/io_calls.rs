@@ -23,6 +23,16 @@ fn reading(len: Option<usize>) -> Call {
         direction: READ,
         dontwait: true,
         len,
+        until: None,
+    }
+}
+
+/// The later parts of a `MSG_WAITALL` receive: [`reading`], within the deadline `until` of the
+/// whole call.
+fn reading_on(len: Option<usize>, until: Option<Instant>) -> Call {
+    Call {
+        until: Some(until),
+        ..reading(len)
     }
 }
 
@@ -188,8 +198,10 @@ unsafe fn recvfrom_managed(
         return r;
     }
     let mut done = r as usize;
+    let until = super::call_deadline(fd, READ);
     while done < len {
-        let (r, _) = blocking_call(fd, reading(Some(len - done)), |how| once(done, how));
+        let call = reading_on(Some(len - done), until);
+        let (r, _) = blocking_call(fd, call, |how| once(done, how));
         if r <= 0 {
             // The end of the stream, or an error after some data: the data, as the kernel.
             break;
@@ -255,11 +267,13 @@ unsafe fn recvmsg_managed(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t 
         return r;
     }
     let mut done = r as usize;
+    let until = super::call_deadline(fd, READ);
     while done < len {
         // SAFETY: the caller's vectors; `done` is less than their total.
         let mut rest = unsafe { advance(iov, iovcnt, done) };
         let mut part = iov_msghdr(rest.as_mut_ptr(), rest.len() as c_int);
-        let (r, _) = blocking_call(fd, reading(None), |how| once(&mut part, how));
+        let call = reading_on(None, until);
+        let (r, _) = blocking_call(fd, call, |how| once(&mut part, how));
         if r <= 0 {
             break; // the end of the stream, or an error after some data: the data
         }
@@ -483,6 +497,7 @@ unsafe fn sendmsg_managed(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_
         direction: Direction::Write,
         dontwait: true,
         len: None,
+        until: None,
     };
     blocking_call(fd, call, |how| {
         let flags = match how {
@@ -522,6 +537,7 @@ pub unsafe extern "C" fn accept4(
         direction: READ,
         dontwait: false,
         len: None,
+        until: None,
     };
     // SAFETY: the caller's arguments, passed on.
     let (r, _) = blocking_call(fd, call, |_| unsafe {

@@ -118,6 +118,18 @@ struct Call {
     /// The bytes asked for, for the short-transfer rule of stream sockets (`None`: the rule
     /// does not apply, as for datagrams and vectored calls).
     len: Option<usize>,
+    /// For the later parts of a call that goes on (a stream write, a `MSG_WAITALL` receive):
+    /// the deadline of the whole call, computed once ([`call_deadline`]). `None` for a call's
+    /// first part, which computes its own when it first waits.
+    until: Option<Option<Instant>>,
+}
+
+/// The deadline of a call on `fd` in `direction` that starts waiting now: its timeout
+/// (`SO_RCVTIMEO`, `SO_SNDTIMEO`) from now, if it has one.
+fn call_deadline(fd: c_int, direction: Direction) -> Option<Instant> {
+    fd_table::get(fd)
+        .and_then(|entry| entry.timeout(direction))
+        .and_then(|t| Instant::now().checked_add(t))
 }
 
 /// How a [`blocking_call`] was served.
@@ -146,7 +158,7 @@ enum Route {
     /// The real call, as made.
     Real,
     /// A plain thread's call on a descriptor corun made non-blocking: waits in `poll(2)`.
-    ThreadWaits(&'static Fd),
+    ThreadWaits,
     /// A coroutine's call, made non-blocking (`how`), waited for on the readiness cell.
     Managed {
         entry: &'static Fd,
@@ -162,7 +174,7 @@ fn route(fd: c_int, dontwait: bool) -> Route {
     if !in_coroutine() {
         return match fd_table::get(fd) {
             Some(entry) if entry.state() & (SYS_NONBLOCK | USER_NONBLOCK) == SYS_NONBLOCK => {
-                Route::ThreadWaits(entry)
+                Route::ThreadWaits
             }
             _ => Route::Real,
         };
@@ -205,8 +217,8 @@ fn blocking_call(
 ) -> (isize, Served) {
     let (entry, how, stream) = match route(fd, call.dontwait) {
         Route::Real => return (attempt(Attempt::AsCalled), Served::Passed),
-        Route::ThreadWaits(entry) => {
-            let r = thread_waits(fd, entry, call.direction, &mut attempt);
+        Route::ThreadWaits => {
+            let r = thread_waits(fd, call, &mut attempt);
             return (r, Served::Managed);
         }
         Route::Managed { entry, how, stream } => (entry, how, stream),
@@ -308,9 +320,7 @@ fn coroutine_waits(
     if how == Attempt::DontWait && entry.cell().is_none() && user_set_nonblocking(fd, entry) {
         return fail(libc::EAGAIN);
     }
-    let deadline = entry
-        .timeout(direction)
-        .and_then(|t| Instant::now().checked_add(t));
+    let deadline = call.until.unwrap_or_else(|| call_deadline(fd, direction));
     if !entry.enter() {
         return fail(libc::EBADF);
     }
@@ -373,23 +383,15 @@ fn wait(
 /// blocked, wait in `poll(2)` (for no longer than the descriptor's timeout) and retry.
 #[cold]
 #[inline(never)]
-fn thread_waits(
-    fd: c_int,
-    entry: &Fd,
-    direction: Direction,
-    attempt: &mut dyn FnMut(Attempt) -> isize,
-) -> isize {
-    let mut deadline = None;
+fn thread_waits(fd: c_int, call: Call, attempt: &mut dyn FnMut(Attempt) -> isize) -> isize {
+    let direction = call.direction;
+    let mut deadline = call.until;
     loop {
         let r = attempt(Attempt::AsCalled);
         if r >= 0 || errno() != libc::EAGAIN {
             return r;
         }
-        let until = *deadline.get_or_insert_with(|| {
-            entry
-                .timeout(direction)
-                .and_then(|t| Instant::now().checked_add(t))
-        });
+        let until = *deadline.get_or_insert_with(|| call_deadline(fd, direction));
         match poll_fd(fd, direction.into(), until) {
             Ok(true) => continue,
             Ok(false) => return fail(libc::EAGAIN),
@@ -412,6 +414,7 @@ fn write_all(
         direction,
         dontwait: true,
         len: Some(len),
+        until: None,
     };
     let (r, served) = blocking_call(fd, call, |how| attempt(0, how));
     if served == Served::Passed || r <= 0 || r as usize >= len {
@@ -430,11 +433,15 @@ fn write_rest(
     mut done: usize,
     attempt: &mut dyn FnMut(usize, Attempt) -> isize,
 ) -> isize {
+    // One deadline for the rest of the call (from the first short part on: reading the clock
+    // before the first part would cost every write).
+    let until = Some(call_deadline(fd, direction));
     while done < len {
         let call = Call {
             direction,
             dontwait: true,
             len: Some(len - done),
+            until,
         };
         let (r, _) = blocking_call(fd, call, |how| attempt(done, how));
         if r <= 0 {
