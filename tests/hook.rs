@@ -1581,3 +1581,36 @@ fn a_send_timeout_bounds_the_whole_write() {
         });
     });
 }
+
+/// `select` on `exceptfds` alone waits for urgent data only: a socket whose peer has hung up
+/// (which `poll` reports, and select's exception set does not) does not end the wait early.
+#[test]
+fn select_for_exceptions_ignores_a_hang_up() {
+    const TIMEOUT: Duration = Duration::from_millis(50);
+    within(LONG + SHORT, || {
+        let _fds = MANY_FDS.lock().unwrap_or_else(PoisonError::into_inner);
+        let rt = one_worker();
+        rt.block_on(|| {
+            let (near, far) = UnixStream::pair().unwrap();
+            drop(far); // hung up
+            let fd = near.as_raw_fd();
+            assert!(
+                fd < libc::FD_SETSIZE as RawFd,
+                "descriptor {fd} beyond an fd_set"
+            );
+            // SAFETY: an `fd_set` is plain data; `fd` is below FD_SETSIZE.
+            let mut except: libc::fd_set = unsafe { std::mem::zeroed() };
+            unsafe { libc::FD_SET(fd, &mut except) };
+            let mut tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: TIMEOUT.as_micros() as libc::suseconds_t,
+            };
+            let start = Instant::now();
+            let none = std::ptr::null_mut();
+            // SAFETY: valid sets and `timeval`.
+            let n = unsafe { libc::select(fd + 1, none, none, &mut except, &mut tv) };
+            assert_eq!(n, 0, "select reported something");
+            assert!(start.elapsed() >= TIMEOUT, "select returned early");
+        });
+    });
+}

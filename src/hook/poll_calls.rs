@@ -290,49 +290,66 @@ pub unsafe extern "C" fn select(
             });
         }
     }
-    let result = if fds.is_empty() {
-        // A sleep.
-        let dur = limit.unwrap_or(Duration::MAX);
-        if super::sleep_calls::sleep_reporting_cancel(dur) {
-            Err(libc::ECANCELED)
-        } else {
-            Ok(0)
-        }
-    } else {
-        poll_in_coroutine(&mut fds, deadline)
+    // What select reports of each descriptor's `revents`.
+    let reported = |p: pollfd| {
+        [
+            (readfds, libc::POLLIN | libc::POLLHUP | libc::POLLERR),
+            (writefds, libc::POLLOUT | libc::POLLERR),
+            (exceptfds, libc::POLLPRI),
+        ]
+        .into_iter()
+        .filter(move |&(set, mask)| !set.is_null() && p.events & mask != 0 && p.revents & mask != 0)
+        .map(|(set, _)| set)
     };
+    let result = loop {
+        if fds.is_empty() {
+            // A sleep.
+            let dur = limit.unwrap_or(Duration::MAX);
+            break match super::sleep_calls::sleep_reporting_cancel(dur) {
+                true => Err(libc::ECANCELED),
+                false => Ok(()),
+            };
+        }
+        fds.iter_mut().for_each(|p| p.revents = 0);
+        match poll_in_coroutine(&mut fds, deadline) {
+            Err(e) => break Err(e),
+            Ok(0) => break Ok(()),
+            Ok(_) if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) => break Err(libc::EBADF),
+            Ok(_) if fds.iter().any(|&p| reported(p).next().is_some()) => break Ok(()),
+            Ok(_) => {
+                // Only what select does not report (a hang-up of a descriptor watched for
+                // urgent data alone), which stays: look again in a millisecond.
+                if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                    fds.iter_mut().for_each(|p| p.revents = 0);
+                    break Ok(());
+                }
+                if super::sleep_calls::sleep_reporting_cancel(Duration::from_millis(1)) {
+                    break Err(libc::ECANCELED);
+                }
+            }
+        }
+    };
+    // SAFETY: the caller's contract: `timeout` is null or valid.
     if let Some(tv) = unsafe { timeout.as_mut() } {
         let left = limit.unwrap_or_default().saturating_sub(start.elapsed());
         tv.tv_sec = left.as_secs() as libc::time_t;
         tv.tv_usec = left.subsec_micros() as libc::suseconds_t;
     }
-    let n = match result {
-        Ok(n) => n,
-        Err(e) => return fail(e) as c_int,
-    };
-    if fds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
-        return fail(libc::EBADF) as c_int;
+    if let Err(e) = result {
+        return fail(e) as c_int;
     }
-    let _ = n;
-    let mut count = 0;
     for set in [readfds, writefds, exceptfds] {
         if !set.is_null() {
             // SAFETY: as above.
             unsafe { libc::FD_ZERO(set) };
         }
     }
+    let mut count = 0;
     for p in &fds {
-        let ready = [
-            (readfds, libc::POLLIN | libc::POLLHUP | libc::POLLERR),
-            (writefds, libc::POLLOUT | libc::POLLERR),
-            (exceptfds, libc::POLLPRI),
-        ];
-        for (set, mask) in ready {
-            if !set.is_null() && p.events & mask != 0 && p.revents & mask != 0 {
-                // SAFETY: as above.
-                unsafe { libc::FD_SET(p.fd, set) };
-                count += 1;
-            }
+        for set in reported(*p) {
+            // SAFETY: as above.
+            unsafe { libc::FD_SET(p.fd, set) };
+            count += 1;
         }
     }
     count
