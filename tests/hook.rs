@@ -1614,3 +1614,296 @@ fn select_for_exceptions_ignores_a_hang_up() {
         });
     });
 }
+
+/// In a coroutine: reads one byte from `fd` with `libc::read` while another coroutine writes it
+/// after `delay` (so the read has to wait, and the descriptor gets registered). Returns the
+/// read's result and errno.
+fn read_one_written_later(fd: RawFd, w: RawFd, delay: Duration) -> (isize, i32) {
+    let writer = corun::spawn(move || {
+        corun::sleep(delay);
+        raw_write(w, b"x")
+    });
+    let n = raw_read(fd, &mut [0u8; 1]);
+    let e = if n < 0 { errno() } else { 0 };
+    assert_eq!(writer.join().unwrap(), 1);
+    (n, e)
+}
+
+/// Sets `SO_RCVTIMEO` on `fd`.
+fn a_receive_timeout(fd: RawFd, t: Duration) {
+    let tv = libc::timeval {
+        tv_sec: t.as_secs() as _,
+        tv_usec: t.subsec_micros() as _,
+    };
+    // SAFETY: a valid timeval.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0);
+}
+
+/// A forked child that closes an inherited socket (the classic pre-fork server: the child
+/// closes what it does not use) must not take the parent's netpoller registration with it:
+/// the epoll instance is shared with the parent, and `EPOLL_CTL_DEL` in the child removes the
+/// parent's (fd, file) entry.
+#[test]
+fn a_forked_childs_close_does_not_deregister_the_parents_socket() {
+    within(SHORT, || {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (fa, fb) = (a.into_raw_fd(), b.into_raw_fd());
+        // A read timeout, so that a lost registration shows as EAGAIN rather than a hang.
+        a_receive_timeout(fa, Duration::from_secs(3));
+        let rt = one_worker();
+        let first = rt.block_on(move || read_one_written_later(fa, fb, Duration::from_millis(20)));
+        assert_eq!(first, (1, 0));
+        // SAFETY: the child only closes a descriptor and exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            unsafe {
+                libc::close(fa);
+                libc::_exit(0);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        let second = rt.block_on(move || read_one_written_later(fa, fb, Duration::from_millis(20)));
+        assert_eq!(second, (1, 0), "the parent's read after the child's close");
+        raw_close(fa);
+        raw_close(fb);
+    });
+}
+
+/// A forked child that closes a socket a parent coroutine is blocked on at the fork must not
+/// hang: the child has no such coroutine, so the count of waiters it inherited never drops.
+#[test]
+fn a_forked_childs_close_of_a_socket_the_parent_waits_on_returns() {
+    within(SHORT, || {
+        let (a, b) = UnixStream::pair().unwrap();
+        let (fa, fb) = (a.into_raw_fd(), b.into_raw_fd());
+        let rt = one_worker();
+        let reading = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let reading = reading.clone();
+            rt.spawn(move || {
+                reading.store(true, Ordering::SeqCst);
+                raw_read(fa, &mut [0u8; 1])
+            })
+        };
+        common::wait_until(SHORT, "the reader starts", || {
+            reading.load(Ordering::SeqCst)
+        });
+        thread::sleep(Duration::from_millis(50)); // parked in the read
+                                                  // SAFETY: the child only closes a descriptor and exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            unsafe {
+                libc::close(fa);
+                libc::_exit(0);
+            }
+        }
+        let start = Instant::now();
+        let mut status = 0;
+        let exited = loop {
+            // SAFETY: our own child.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                break true;
+            }
+            if start.elapsed() > Duration::from_secs(3) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                break false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(raw_write(fb, b"x"), 1);
+        assert_eq!(reader.join().unwrap(), 1);
+        assert!(exited, "the child hung in close()");
+    });
+}
+
+/// A std socket that a hooked call once waited on (registered by the hooks), then handed to
+/// `corun::net` (`From<std::os::unix::net::UnixStream>`): corun::net's own registration of the
+/// same descriptor must not fail with EEXIST.
+#[test]
+fn a_std_socket_handed_to_corun_net_after_a_hooked_wait_still_works() {
+    within(SHORT, || {
+        let rt = one_worker();
+        let result = rt.block_on(|| {
+            let (a, b) = UnixStream::pair().unwrap();
+            let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
+            assert_eq!(
+                read_one_written_later(fa, fb, Duration::from_millis(20)),
+                (1, 0)
+            );
+            let a = corun::net::UnixStream::from(a);
+            let writer = corun::spawn(move || {
+                corun::sleep(Duration::from_millis(20));
+                (&b).write_all(b"y").unwrap();
+                b
+            });
+            let mut buf = [0u8; 1];
+            let r = (&a).read(&mut buf).map_err(|e| e.to_string());
+            drop(writer.join().unwrap());
+            r
+        });
+        assert_eq!(result, Ok(1));
+    });
+}
+
+/// A socket accepted by a plain thread from a listener the hooks never learned (inherited from
+/// systemd or a parent, made by the raw system call, ...) is a stream: a coroutine's
+/// `MSG_WAITALL` receive on it waits for all the bytes, as the kernel's does.
+#[test]
+fn waitall_on_a_socket_accepted_by_a_thread_from_an_unlearned_listener() {
+    within(SHORT, || {
+        // The listener, made behind the hooks' back.
+        // SAFETY: the raw system call, no pointers.
+        let lfd = unsafe {
+            libc::syscall(libc::SYS_socket, libc::AF_INET, libc::SOCK_STREAM, 0) as RawFd
+        };
+        assert!(lfd >= 0);
+        // The table may hold a stale entry for the number: the raw socket is never seen.
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as _,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: a valid `sockaddr_in` of its size.
+        unsafe {
+            assert_eq!(
+                libc::bind(
+                    lfd,
+                    (&addr as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as _
+                ),
+                0
+            );
+            assert_eq!(libc::listen(lfd, 8), 0);
+        }
+        // SAFETY: all-zero is a valid `sockaddr_in`; `getsockname` writes at most `len` bytes.
+        let mut bound: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        unsafe { libc::getsockname(lfd, (&mut bound as *mut libc::sockaddr_in).cast(), &mut len) };
+        let port = u16::from_be(bound.sin_port);
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // A plain thread accepts.
+        // SAFETY: no address asked for.
+        let sfd = unsafe { libc::accept(lfd, std::ptr::null_mut(), std::ptr::null_mut()) };
+        assert!(sfd >= 0);
+        let rt = one_worker();
+        let n = rt.block_on(move || {
+            let writer = corun::spawn(move || {
+                (&client).write_all(b"12345").unwrap();
+                corun::sleep(Duration::from_millis(50));
+                (&client).write_all(b"67890").unwrap();
+                client
+            });
+            let mut buf = [0u8; 10];
+            // SAFETY: `buf` is valid for writes of 10 bytes.
+            let n = unsafe { libc::recv(sfd, buf.as_mut_ptr().cast(), 10, libc::MSG_WAITALL) };
+            drop(writer.join().unwrap());
+            n
+        });
+        assert_eq!(n, 10, "MSG_WAITALL returned a short count");
+        raw_close(sfd);
+        raw_close(lfd);
+    });
+}
+
+/// A blocking `connect` retried every millisecond (a Unix listener's backlog is full, which
+/// epoll does not report) ends with `EBADF` when another coroutine closes its descriptor, and
+/// lets the close go on, rather than retrying on a number that may already be another
+/// descriptor's.
+#[test]
+fn a_connect_retrying_on_a_full_backlog_ends_when_its_descriptor_is_closed() {
+    within(SHORT, || {
+        let rt = one_worker();
+        rt.block_on(|| {
+            let dir = std::env::temp_dir().join(format!("corun-hook-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("full-backlog.sock");
+            let _ = std::fs::remove_file(&path);
+            let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+            // SAFETY: the listener's descriptor; a backlog of 0.
+            assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+            // Fill the backlog with non-blocking connects until one says EAGAIN (bounded).
+            let mut fillers = Vec::new();
+            for _ in 0..64 {
+                let filler = UnixStream::connect(&path);
+                match filler {
+                    Ok(filler) => fillers.push(filler),
+                    Err(e) => panic!("a filler's connect: {e}"),
+                }
+                // SAFETY: a probe socket, closed below.
+                let probe = unsafe {
+                    libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)
+                };
+                let addr = sockaddr_un(&path);
+                // SAFETY: a valid `sockaddr_un` of its size.
+                let r = unsafe {
+                    libc::connect(
+                        probe,
+                        (&addr as *const libc::sockaddr_un).cast(),
+                        std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+                    )
+                };
+                let full = r < 0 && errno() == libc::EAGAIN;
+                raw_close(probe);
+                if full {
+                    break;
+                }
+            }
+            // SAFETY: a new blocking socket, closed by the other coroutine.
+            let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+            let connecting = Arc::new(AtomicBool::new(false));
+            let connector = {
+                let (connecting, path) = (connecting.clone(), path.clone());
+                corun::spawn(move || {
+                    let addr = sockaddr_un(&path);
+                    connecting.store(true, Ordering::SeqCst);
+                    // SAFETY: a valid `sockaddr_un` of its size.
+                    let r = unsafe {
+                        libc::connect(
+                            fd,
+                            (&addr as *const libc::sockaddr_un).cast(),
+                            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+                        )
+                    };
+                    (r, if r < 0 { errno() } else { 0 })
+                })
+            };
+            wait_for(&connecting);
+            corun::sleep(Duration::from_millis(5)); // retrying
+            assert_eq!(raw_close(fd), 0);
+            assert_eq!(connector.join().unwrap(), (-1, libc::EBADF));
+            drop(fillers);
+            drop(listener);
+            let _ = std::fs::remove_file(&path);
+        });
+    });
+}
+
+/// A `sockaddr_un` for `path`.
+fn sockaddr_un(path: &std::path::Path) -> libc::sockaddr_un {
+    // SAFETY: all-zero is a valid `sockaddr_un`.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_encoded_bytes();
+    assert!(bytes.len() < addr.sun_path.len(), "path too long");
+    for (slot, &b) in addr.sun_path.iter_mut().zip(bytes) {
+        *slot = b as libc::c_char;
+    }
+    addr
+}

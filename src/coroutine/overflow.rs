@@ -213,9 +213,11 @@ pub(crate) fn report_and_abort(running: &Running) -> ! {
     w.num(running.stack_size);
     w.put(b" bytes is exhausted; give it a larger stack (corun::Builder::stack_size, or Generator::with_stack_size)\n");
     let len = w.len;
-    // SAFETY: write(2) and abort(3) are async-signal-safe; `buf[..len]` is initialised.
+    // SAFETY: the write(2) system call and abort(3) are async-signal-safe; `buf[..len]` is
+    // initialised. The system call itself, not libc's `write`: with the `hook` feature, that
+    // is corun's hook, which is not async-signal-safe (it may allocate, or park).
     unsafe {
-        libc::write(2, buf.as_ptr().cast(), len);
+        libc::syscall(libc::SYS_write, 2 as libc::c_int, buf.as_ptr(), len);
         libc::abort();
     }
 }

@@ -183,7 +183,10 @@ pub extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 }
 
 fn dup_over(old: c_int, new: c_int, call: impl FnOnce() -> c_int) -> c_int {
-    if old != new {
+    // SAFETY: F_GETFD reads no memory.
+    let old_is_open = unsafe { (real().fcntl)(old, libc::F_GETFD, 0) } >= 0;
+    if old != new && old_is_open {
+        // (With `old` not open the call fails, and `new` must stay as it is.)
         if let Some(entry) = fd_table::get(new) {
             // `new` is closed by the call: as in `close` (if the call fails, `new` stays open,
             // forgotten, and is learned afresh).

@@ -309,6 +309,17 @@ impl Fd {
         Ok(cell)
     }
 
+    /// Drops the registration, unless somebody waits through it (see
+    /// `hook::release_registration`); whether it did.
+    pub(crate) fn release_registration(&self, fd: c_int) -> bool {
+        let _registering = REGISTERING.lock();
+        if gate::occupied(&self.state) || self.cell().is_none() {
+            return false;
+        }
+        self.drop_registration(fd);
+        true
+    }
+
     /// Enters the waiting part of a call, unless a close has begun (false): see `gate.rs`.
     pub(crate) fn enter(&self) -> bool {
         gate::enter(&self.state)
@@ -353,6 +364,29 @@ impl Fd {
             }
         }
         self.drop_registration(fd);
+    }
+}
+
+/// In a forked child (registered with `pthread_atfork` at start-up): forgets every readiness
+/// cell and every waiter count the child inherited. The cells belong to the parent's netpoller,
+/// whose epoll instance the child shares: deregistering a descriptor there (`EPOLL_CTL_DEL`,
+/// keyed by descriptor and open file) would take the *parent's* registration with it. And the
+/// waiters counted are the parent's coroutines, which the child does not have: a close would
+/// wait for them for ever. Plain stores only: the child of a multi-threaded process may call
+/// nothing that takes a lock.
+pub(crate) extern "C" fn after_fork() {
+    for page in &TABLE {
+        // SAFETY: as in `get`.
+        let Some(page) = (unsafe { page.load(Ordering::Acquire).as_ref() }) else {
+            continue;
+        };
+        for entry in &page.0 {
+            entry.io.store(std::ptr::null_mut(), Ordering::Relaxed);
+            let state = entry.state.load(Ordering::Relaxed);
+            // The kind and flags stay (the open files are the same); the count and CLOSING go.
+            let kept = state & (gate::USER - 1) & !gate::CLOSING;
+            entry.state.store(kept, Ordering::Relaxed);
+        }
     }
 }
 

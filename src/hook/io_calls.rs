@@ -545,9 +545,14 @@ pub unsafe extern "C" fn accept4(
     });
     let new = r as c_int;
     if new >= 0 {
-        // Accepted sockets inherit the listener's type and timeouts (`sk_clone`).
+        // Accepted sockets inherit the listener's type and timeouts (`sk_clone`). From a
+        // listener the hooks never learned (inherited, say), the new socket is learned at its
+        // first use instead (`learn` keeps `OWNED`).
         let (state, timeouts) = fd_table::get(fd).map_or((0, [0, 0]), |entry| entry.snapshot());
-        let mut new_state = KIND_SOCKET | OWNED | (state & STREAM);
+        let mut new_state = match state & fd_table::KIND_MASK {
+            KIND_SOCKET => KIND_SOCKET | OWNED | (state & STREAM),
+            _ => OWNED,
+        };
         if flags & libc::SOCK_NONBLOCK != 0 {
             new_state |= USER_NONBLOCK;
         }
@@ -577,11 +582,26 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     if state & super::fd_table::KIND_MASK != KIND_SOCKET || state & USER_NONBLOCK != 0 {
         return pass();
     }
+    // Inside the close gate from before the mode changes until it is put back: a close
+    // meanwhile waits for this call to leave, so the number cannot go to another descriptor
+    // under it.
+    if !entry.enter() {
+        return fail(libc::EBADF) as c_int;
+    }
+    let r = connect_in_gate(fd, entry, &pass);
+    entry.leave();
+    r
+}
+
+/// The body of [`connect`], between `enter` and `leave`.
+fn connect_in_gate(fd: c_int, entry: &fd_table::Fd, pass: &dyn Fn() -> c_int) -> c_int {
+    let real = real();
     // SAFETY: F_GETFL and F_SETFL read no memory.
     let flags = unsafe { (real.fcntl)(fd, libc::F_GETFL, 0) };
     if flags < 0 || flags & libc::O_NONBLOCK != 0 {
         return pass();
     }
+    // SAFETY: as above.
     let set = |flags: c_int| unsafe { (real.fcntl)(fd, libc::F_SETFL, flags as libc::c_ulong) };
     if set(flags | libc::O_NONBLOCK) < 0 {
         return pass();
@@ -594,9 +614,15 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     // A Unix socket whose listener's backlog is full says EAGAIN (a blocking one would wait
     // for room, of which epoll says nothing): try again every millisecond.
     while r < 0 && e == libc::EAGAIN {
-        if deadline.is_some_and(|d| Instant::now() >= d)
-            || super::sleep_calls::sleep_reporting_cancel(Duration::from_millis(1))
-        {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        if super::sleep_calls::sleep_reporting_cancel(Duration::from_millis(1)) {
+            e = libc::ECANCELED;
+            break;
+        }
+        if entry.closing() {
+            e = libc::EBADF;
             break;
         }
         r = pass();
@@ -624,45 +650,39 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 
 /// Parks until the connection in progress on `fd` is decided (writable, which includes
 /// failed); errno `EINPROGRESS` on the deadline, as the kernel's connect timeout.
+/// Called inside the close gate.
 fn wait_connected(fd: c_int, entry: &fd_table::Fd, deadline: Option<Instant>) -> Result<(), c_int> {
-    if !entry.enter() {
-        return Err(libc::EBADF);
-    }
-    let result = (|| {
-        let cell = entry
-            .register(fd)
-            .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-        loop {
-            let seen = cell.readiness(Direction::Write);
-            if seen.is_ready() {
-                // Level-check what the edge said: a late event of the cell's last descriptor
-                // could have set it.
-                let mut pollfd = libc::pollfd {
-                    fd,
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                // SAFETY: one valid `pollfd`, no timeout.
-                if unsafe { (real().poll)(&mut pollfd, 1, 0) } != 0 {
-                    return Ok(());
-                }
-                cell.clear(seen);
+    let cell = entry
+        .register(fd)
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    loop {
+        let seen = cell.readiness(Direction::Write);
+        if seen.is_ready() {
+            // Level-check what the edge said: a late event of the cell's last descriptor
+            // could have set it.
+            let mut pollfd = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one valid `pollfd`, no timeout.
+            if unsafe { (real().poll)(&mut pollfd, 1, 0) } != 0 {
+                return Ok(());
             }
-            match park_on_with(
-                cell,
-                &[Some(Direction::Write)],
-                deadline,
-                crate::coroutine::park_reporting_cancel,
-            ) {
-                _ if entry.closing() => return Err(libc::EBADF),
-                Parked::Ready => continue,
-                Parked::TimedOut => return Err(libc::EINPROGRESS),
-                Parked::Cancelled => return Err(libc::ECANCELED),
-            }
+            cell.clear(seen);
         }
-    })();
-    entry.leave();
-    result
+        // After the clear, before queueing: see `gate.rs`.
+        if entry.closing() {
+            return Err(libc::EBADF);
+        }
+        let park = crate::coroutine::park_reporting_cancel;
+        match park_on_with(cell, &[Some(Direction::Write)], deadline, park) {
+            _ if entry.closing() => return Err(libc::EBADF),
+            Parked::Ready => continue,
+            Parked::TimedOut => return Err(libc::EINPROGRESS),
+            Parked::Cancelled => return Err(libc::ECANCELED),
+        }
+    }
 }
 
 extern "C" {

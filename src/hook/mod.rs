@@ -63,6 +63,13 @@ use libc::c_int;
 use real::real;
 use std::time::{Duration, Instant};
 
+/// For `corun::net` taking over a descriptor that a hooked call once waited on (a std socket
+/// converted with `From`): drops the hooks' netpoller registration of `fd`, so that the socket
+/// type can make its own, unless a coroutine waits through it now. Returns whether it did.
+pub(crate) fn release_registration(fd: c_int) -> bool {
+    fd_table::get(fd).is_some_and(|entry| entry.release_registration(fd))
+}
+
 /// Whether the caller is a coroutine (hooks act only then).
 #[inline]
 fn in_coroutine() -> bool {

@@ -33,14 +33,15 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
     let real = real();
     // More entries than descriptors can exist is the kernel's `EINVAL` (no slice of them).
     let too_many = nfds > fd_table::CAPACITY as nfds_t;
-    if !in_coroutine() || timeout == 0 || too_many {
+    let no_array = fds.is_null() && nfds > 0; // the kernel's EFAULT
+    if !in_coroutine() || timeout == 0 || too_many || no_array {
         // SAFETY: the caller's arguments, passed on.
         return unsafe { (real.poll)(fds, nfds, timeout) };
     }
     let deadline = u64::try_from(timeout)
         .ok()
         .and_then(|ms| Instant::now().checked_add(Duration::from_millis(ms)));
-    let entries = if nfds == 0 || fds.is_null() {
+    let entries = if nfds == 0 {
         &mut [][..]
     } else {
         // SAFETY: the caller's contract.

@@ -126,9 +126,12 @@ pub(crate) fn real() -> &'static Real {
     REAL.get_or_init(Real::resolve)
 }
 
-/// Resolves the table at start-up, before `main`.
+/// Resolves the table at start-up, before `main`, and arranges for a forked child to drop
+/// what it inherited of the descriptor table's netpoller state (`fd_table::after_fork`).
 extern "C" fn resolve_at_start() {
     real();
+    // SAFETY: registers a plain `extern "C" fn()` to run in the child after a `fork`.
+    unsafe { libc::pthread_atfork(None, None, Some(super::fd_table::after_fork)) };
 }
 
 /// The constructor: the dynamic loader calls every function in `.init_array` of the executable

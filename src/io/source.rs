@@ -136,9 +136,17 @@ impl<T: AsRawFd> Source<T> {
     fn registration(&self) -> io::Result<&'static ScheduledIo> {
         self.registration
             .get_or_init(|| {
-                driver::driver()
-                    .register(self.inner.as_raw_fd())
-                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+                let fd = self.inner.as_raw_fd();
+                let register = || driver::driver().register(fd);
+                match register() {
+                    // With the `hook` feature, a socket that was std's before it was ours may be
+                    // registered by the hooks already (a hooked call on it waited once).
+                    Err(e) if e.raw_os_error() == Some(libc::EEXIST) && hooks_let_go(fd) => {
+                        register()
+                    }
+                    result => result,
+                }
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
             })
             .map_err(io::Error::from_raw_os_error)
     }
@@ -309,6 +317,18 @@ impl<T: AsRawFd> Source<T> {
             return Ok(true);
         }
         Ok(park_on(cell, &[Some(direction)], deadline))
+    }
+}
+
+/// Whether the hooks gave up their netpoller registration of `fd` (they do if nobody waits
+/// through it).
+fn hooks_let_go(fd: RawFd) -> bool {
+    #[cfg(feature = "hook")]
+    return crate::hook::release_registration(fd);
+    #[cfg(not(feature = "hook"))]
+    {
+        let _ = fd;
+        false
     }
 }
 
