@@ -1907,3 +1907,78 @@ fn sockaddr_un(path: &std::path::Path) -> libc::sockaddr_un {
     }
     addr
 }
+
+/// A C library reaches the hooks too: a shared library, compiled here from C with the system's
+/// `cc` and loaded with `dlopen`, whose functions call `read`, `poll` and `usleep` (through
+/// its PLT, which binds to the executable's definitions), parks its calling coroutine in each:
+/// on one worker with no spare threads, the writer coroutine and a ticker run meanwhile.
+#[test]
+fn a_c_library_loaded_with_dlopen_calls_the_hooks() {
+    const C_SOURCE: &str = r#"
+        #include <poll.h>
+        #include <unistd.h>
+        long c_read(int fd, char *buf, long n) { return read(fd, buf, n); }
+        int c_poll_in(int fd, int timeout_ms) {
+            struct pollfd p = { fd, POLLIN, 0 };
+            return poll(&p, 1, timeout_ms);
+        }
+        int c_usleep(unsigned us) { return usleep(us); }
+    "#;
+    let dir = std::env::temp_dir().join(format!("corun-hook-c-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (source, library) = (dir.join("hooked.c"), dir.join("libhooked.so"));
+    std::fs::write(&source, C_SOURCE).unwrap();
+    let compiled = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-D_FORTIFY_SOURCE=2", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .status()
+        .expect("this test needs a C compiler: `cc` (gcc or clang) on the PATH");
+    assert!(compiled.success(), "cc failed");
+    let path = std::ffi::CString::new(library.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid path; the library is never unloaded (its functions are used below).
+    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    assert!(!handle.is_null(), "dlopen failed");
+    type ReadFn = unsafe extern "C" fn(libc::c_int, *mut u8, libc::c_long) -> libc::c_long;
+    type PollFn = unsafe extern "C" fn(libc::c_int, libc::c_int) -> libc::c_int;
+    type SleepFn = unsafe extern "C" fn(libc::c_uint) -> libc::c_int;
+    // SAFETY: the library's functions, whose C prototypes these types spell.
+    let (c_read, c_poll_in, c_usleep) = unsafe {
+        let find = |name: &CStr| {
+            let f = libc::dlsym(handle, name.as_ptr());
+            assert!(!f.is_null(), "{name:?} not found");
+            f
+        };
+        (
+            std::mem::transmute::<*mut libc::c_void, ReadFn>(find(c"c_read")),
+            std::mem::transmute::<*mut libc::c_void, PollFn>(find(c"c_poll_in")),
+            std::mem::transmute::<*mut libc::c_void, SleepFn>(find(c"c_usleep")),
+        )
+    };
+    within(SHORT, move || {
+        let rt = one_worker();
+        rt.block_on(move || {
+            let ticker = Ticker::start();
+            let (near, far) = UnixStream::pair().unwrap();
+            let fd = near.as_raw_fd();
+            let writer = corun::spawn(move || {
+                corun::sleep(Duration::from_millis(20));
+                (&far).write_all(b"from C").unwrap();
+                far
+            });
+            let before = ticker.ticks();
+            // SAFETY: a valid descriptor; no timeout.
+            assert_eq!(unsafe { c_poll_in(fd, -1) }, 1, "poll from C");
+            let mut buf = [0u8; 16];
+            // SAFETY: `buf` is valid for writes of 16 bytes.
+            let n = unsafe { c_read(fd, buf.as_mut_ptr(), 16) };
+            assert_eq!(&buf[..n as usize], b"from C", "read from C");
+            // SAFETY: no pointers.
+            assert_eq!(unsafe { c_usleep(20_000) }, 0, "usleep from C");
+            assert!(ticker.ticks() > before, "the worker was blocked in C");
+            drop(writer.join().unwrap());
+            ticker.stop();
+        });
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
