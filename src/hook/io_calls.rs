@@ -15,6 +15,23 @@ use crate::io::{park_on_with, Parked};
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 use std::time::{Duration, Instant};
 
+/// Defines an exported hook whose pass-through for a plain thread is checked inline; every
+/// other case is `$managed`, out of line, so the hook itself stays small.
+macro_rules! hook_with_fast_path {
+    ($(#[$doc:meta])* fn $name:ident($fd:ident: c_int $(, $arg:ident: $ty:ty)*) => $managed:ident;) => {
+        $(#[$doc])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> ssize_t {
+            if super::thread_passes_through($fd) {
+                // SAFETY: the caller's arguments, passed on.
+                return unsafe { (real().$name)($fd $(, $arg)*) };
+            }
+            // SAFETY: the caller's contract.
+            unsafe { $managed($fd $(, $arg)*) }
+        }
+    };
+}
+
 const READ: Direction = Direction::Read;
 
 /// A read-direction call of `len` bytes (`None`: no short-transfer rule).
@@ -45,22 +62,15 @@ fn iov_msghdr(iov: *const iovec, iovcnt: c_int) -> msghdr {
     msg
 }
 
-/// `read(2)`.
-///
-/// # Safety
-/// The caller's contract of `read(2)`: `buf` is valid for `count` bytes of writes.
-#[no_mangle]
-pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
-    if super::thread_passes_through(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { (real().read)(fd, buf, count) };
-    }
-    // SAFETY: the caller's contract.
-    unsafe { read_managed(fd, buf, count) }
+hook_with_fast_path! {
+    /// `read(2)`.
+    ///
+    /// # Safety
+    /// The caller's contract of `read(2)`: `buf` is valid for `count` bytes of writes.
+    fn read(fd: c_int, buf: *mut c_void, count: size_t) => read_managed;
 }
 
-/// [`read`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
-/// itself stays small).
+/// [`read`] in a coroutine, or on a descriptor corun made non-blocking.
 ///
 /// # Safety
 /// As [`read`].
@@ -76,22 +86,15 @@ unsafe fn read_managed(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t {
     .0
 }
 
-/// `readv(2)`.
-///
-/// # Safety
-/// The caller's contract of `readv(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
-    if super::thread_passes_through(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { (real().readv)(fd, iov, iovcnt) };
-    }
-    // SAFETY: the caller's contract.
-    unsafe { readv_managed(fd, iov, iovcnt) }
+hook_with_fast_path! {
+    /// `readv(2)`.
+    ///
+    /// # Safety
+    /// The caller's contract of `readv(2)`.
+    fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) => readv_managed;
 }
 
-/// [`readv`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
-/// itself stays small).
+/// [`readv`] in a coroutine, or on a descriptor corun made non-blocking.
 ///
 /// # Safety
 /// As [`readv`].
@@ -134,29 +137,22 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
     }
 }
 
-/// `recvfrom(2)`; `MSG_WAITALL` as in [`recv`].
-///
-/// # Safety
-/// The caller's contract of `recvfrom(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn recvfrom(
-    fd: c_int,
-    buf: *mut c_void,
-    len: size_t,
-    flags: c_int,
-    addr: *mut sockaddr,
-    addrlen: *mut socklen_t,
-) -> ssize_t {
-    if super::thread_passes_through(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { (real().recvfrom)(fd, buf, len, flags, addr, addrlen) };
-    }
-    // SAFETY: the caller's contract.
-    unsafe { recvfrom_managed(fd, buf, len, flags, addr, addrlen) }
+hook_with_fast_path! {
+    /// `recvfrom(2)`; `MSG_WAITALL` as in [`recv`].
+    ///
+    /// # Safety
+    /// The caller's contract of `recvfrom(2)`.
+    fn recvfrom(
+        fd: c_int,
+        buf: *mut c_void,
+        len: size_t,
+        flags: c_int,
+        addr: *mut sockaddr,
+        addrlen: *mut socklen_t
+    ) => recvfrom_managed;
 }
 
-/// [`recvfrom`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
-/// itself stays small).
+/// [`recvfrom`] in a coroutine, or on a descriptor corun made non-blocking.
 ///
 /// # Safety
 /// As [`recvfrom`].
@@ -222,23 +218,16 @@ fn waits_for_all(fd: c_int, flags: c_int, served: Served, r: isize, len: usize) 
         && fd_table::get(fd).is_some_and(|entry| entry.state() & STREAM != 0)
 }
 
-/// `recvmsg(2)`; `MSG_WAITALL` as in [`recv`] (the control data, if any, comes with the first
-/// part).
-///
-/// # Safety
-/// The caller's contract of `recvmsg(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    if super::thread_passes_through(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { (real().recvmsg)(fd, msg, flags) };
-    }
-    // SAFETY: the caller's contract.
-    unsafe { recvmsg_managed(fd, msg, flags) }
+hook_with_fast_path! {
+    /// `recvmsg(2)`; `MSG_WAITALL` as in [`recv`] (the control data, if any, comes with the first
+    /// part).
+    ///
+    /// # Safety
+    /// The caller's contract of `recvmsg(2)`.
+    fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) => recvmsg_managed;
 }
 
-/// [`recvmsg`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
-/// itself stays small).
+/// [`recvmsg`] in a coroutine, or on a descriptor corun made non-blocking.
 ///
 /// # Safety
 /// As [`recvmsg`].
@@ -282,22 +271,15 @@ unsafe fn recvmsg_managed(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t 
     done as ssize_t
 }
 
-/// `write(2)`: in a coroutine, a stream write goes on until all `count` bytes are written.
-///
-/// # Safety
-/// The caller's contract of `write(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t {
-    if super::thread_passes_through(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { (real().write)(fd, buf, count) };
-    }
-    // SAFETY: the caller's contract.
-    unsafe { write_managed(fd, buf, count) }
+hook_with_fast_path! {
+    /// `write(2)`: in a coroutine, a stream write goes on until all `count` bytes are written.
+    ///
+    /// # Safety
+    /// The caller's contract of `write(2)`.
+    fn write(fd: c_int, buf: *const c_void, count: size_t) => write_managed;
 }
 
-/// [`write`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
-/// itself stays small).
+/// [`write`] in a coroutine, or on a descriptor corun made non-blocking.
 ///
 /// # Safety
 /// As [`write`].
@@ -353,22 +335,15 @@ unsafe fn total(iov: *const iovec, iovcnt: c_int) -> usize {
         .fold(0usize, |sum, v| sum.saturating_add(v.iov_len))
 }
 
-/// `writev(2)`: goes on like [`write`].
-///
-/// # Safety
-/// The caller's contract of `writev(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t {
-    if super::thread_passes_through(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { (real().writev)(fd, iov, iovcnt) };
-    }
-    // SAFETY: the caller's contract.
-    unsafe { writev_managed(fd, iov, iovcnt) }
+hook_with_fast_path! {
+    /// `writev(2)`: goes on like [`write`].
+    ///
+    /// # Safety
+    /// The caller's contract of `writev(2)`.
+    fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) => writev_managed;
 }
 
-/// [`writev`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
-/// itself stays small).
+/// [`writev`] in a coroutine, or on a descriptor corun made non-blocking.
 ///
 /// # Safety
 /// As [`writev`].
@@ -413,29 +388,22 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
     unsafe { sendto(fd, buf, len, flags, std::ptr::null(), 0) }
 }
 
-/// `sendto(2)`: goes on like [`write`].
-///
-/// # Safety
-/// The caller's contract of `sendto(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn sendto(
-    fd: c_int,
-    buf: *const c_void,
-    len: size_t,
-    flags: c_int,
-    addr: *const sockaddr,
-    addrlen: socklen_t,
-) -> ssize_t {
-    if super::thread_passes_through(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { (real().sendto)(fd, buf, len, flags, addr, addrlen) };
-    }
-    // SAFETY: the caller's contract.
-    unsafe { sendto_managed(fd, buf, len, flags, addr, addrlen) }
+hook_with_fast_path! {
+    /// `sendto(2)`: goes on like [`write`].
+    ///
+    /// # Safety
+    /// The caller's contract of `sendto(2)`.
+    fn sendto(
+        fd: c_int,
+        buf: *const c_void,
+        len: size_t,
+        flags: c_int,
+        addr: *const sockaddr,
+        addrlen: socklen_t
+    ) => sendto_managed;
 }
 
-/// [`sendto`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
-/// itself stays small).
+/// [`sendto`] in a coroutine, or on a descriptor corun made non-blocking.
 ///
 /// # Safety
 /// As [`sendto`].
@@ -466,23 +434,16 @@ unsafe fn sendto_managed(
     })
 }
 
-/// `sendmsg(2)`. A short write is returned as it is (going on would need a copy of the
-/// caller's header, and of its control data, which must not be sent twice).
-///
-/// # Safety
-/// The caller's contract of `sendmsg(2)`.
-#[no_mangle]
-pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    if super::thread_passes_through(fd) {
-        // SAFETY: the caller's arguments, passed on.
-        return unsafe { (real().sendmsg)(fd, msg, flags) };
-    }
-    // SAFETY: the caller's contract.
-    unsafe { sendmsg_managed(fd, msg, flags) }
+hook_with_fast_path! {
+    /// `sendmsg(2)`. A short write is returned as it is (going on would need a copy of the
+    /// caller's header, and of its control data, which must not be sent twice).
+    ///
+    /// # Safety
+    /// The caller's contract of `sendmsg(2)`.
+    fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) => sendmsg_managed;
 }
 
-/// [`sendmsg`] in a coroutine, or on a descriptor corun made non-blocking (out of line: the hook
-/// itself stays small).
+/// [`sendmsg`] in a coroutine, or on a descriptor corun made non-blocking.
 ///
 /// # Safety
 /// As [`sendmsg`].
