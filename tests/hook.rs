@@ -40,6 +40,12 @@ fn one_worker() -> corun::Runtime {
         .expect("build a one-worker runtime")
 }
 
+/// Runs `body` as a coroutine on a fresh [`one_worker`] runtime, failing the test if it has
+/// not finished within [`SHORT`].
+fn on_one_worker<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    within(SHORT, || one_worker().block_on(body))
+}
+
 /// Held by the tests that open thousands of descriptors, and by the `select` test: `fd_set`
 /// holds descriptors below `FD_SETSIZE` (1024) only, which the tests running meanwhile could
 /// otherwise push the new descriptors' numbers past.
@@ -294,29 +300,26 @@ fn libc_read_on_an_empty_pipe_parks_until_another_coroutine_writes() {
 /// nobody ever writing, would hang the test).
 #[test]
 fn a_non_blocking_std_socket_still_returns_would_block_in_a_coroutine() {
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            let (client, server) = tcp_pair();
-            client.set_nonblocking(true).unwrap();
-            let err = (&client).read(&mut [0u8; 8]).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::WouldBlock);
-            // And it still reads what arrives.
-            (&server).write_all(b"x").unwrap();
-            let start = Instant::now();
-            let mut byte = [0u8; 1];
-            let n = loop {
-                match (&client).read(&mut byte) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        assert!(start.elapsed() < SHORT, "the byte never arrived");
-                        corun::yield_now();
-                    }
-                    Err(e) => panic!("read: {e}"),
+    on_one_worker(|| {
+        let (client, server) = tcp_pair();
+        client.set_nonblocking(true).unwrap();
+        let err = (&client).read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WouldBlock);
+        // And it still reads what arrives.
+        (&server).write_all(b"x").unwrap();
+        let start = Instant::now();
+        let mut byte = [0u8; 1];
+        let n = loop {
+            match (&client).read(&mut byte) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    assert!(start.elapsed() < SHORT, "the byte never arrived");
+                    corun::yield_now();
                 }
-            };
-            assert_eq!((n, byte), (1, *b"x"));
-        });
+                Err(e) => panic!("read: {e}"),
+            }
+        };
+        assert_eq!((n, byte), (1, *b"x"));
     });
 }
 
@@ -344,46 +347,43 @@ fn socket_timeouts_return_would_block_while_the_worker_runs_others() {
         assert!(after > before, "{what}: the ticker stood still meanwhile");
     }
 
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            let ticker = Ticker::start();
+    on_one_worker(|| {
+        let ticker = Ticker::start();
 
-            let (client, _server) = tcp_pair();
-            client.set_read_timeout(Some(TIMEOUT)).unwrap();
-            times_out("TCP read", &ticker, || (&client).read(&mut [0u8; 8]));
+        let (client, _server) = tcp_pair();
+        client.set_read_timeout(Some(TIMEOUT)).unwrap();
+        times_out("TCP read", &ticker, || (&client).read(&mut [0u8; 8]));
 
-            let (near, _far) = UnixStream::pair().unwrap();
-            near.set_read_timeout(Some(TIMEOUT)).unwrap();
-            times_out("Unix read", &ticker, || (&near).read(&mut [0u8; 8]));
+        let (near, _far) = UnixStream::pair().unwrap();
+        near.set_read_timeout(Some(TIMEOUT)).unwrap();
+        times_out("Unix read", &ticker, || (&near).read(&mut [0u8; 8]));
 
-            let (near, _far) = UnixStream::pair().unwrap();
-            near.set_write_timeout(Some(TIMEOUT)).unwrap();
-            // Fill the buffer (nobody reads `_far`): the write that finds it full times out.
-            // Bounded: the socket buffers hold a few hundred KiB, far below 10,000 × 4 KiB.
-            let chunk = [0u8; 4096];
-            let mut filled = false;
-            for _ in 0..10_000 {
-                let before = ticker.ticks();
-                let start = Instant::now();
-                match (&near).write(&chunk) {
-                    Ok(n) => assert!(n > 0),
-                    Err(err) => {
-                        let elapsed = start.elapsed();
-                        assert_eq!(err.kind(), ErrorKind::WouldBlock, "Unix write: {err}");
-                        assert!(elapsed >= TIMEOUT, "Unix write timed out after {elapsed:?}");
-                        assert!(
-                            ticker.ticks() > before,
-                            "Unix write: the ticker stood still meanwhile"
-                        );
-                        filled = true;
-                        break;
-                    }
+        let (near, _far) = UnixStream::pair().unwrap();
+        near.set_write_timeout(Some(TIMEOUT)).unwrap();
+        // Fill the buffer (nobody reads `_far`): the write that finds it full times out.
+        // Bounded: the socket buffers hold a few hundred KiB, far below 10,000 × 4 KiB.
+        let chunk = [0u8; 4096];
+        let mut filled = false;
+        for _ in 0..10_000 {
+            let before = ticker.ticks();
+            let start = Instant::now();
+            match (&near).write(&chunk) {
+                Ok(n) => assert!(n > 0),
+                Err(err) => {
+                    let elapsed = start.elapsed();
+                    assert_eq!(err.kind(), ErrorKind::WouldBlock, "Unix write: {err}");
+                    assert!(elapsed >= TIMEOUT, "Unix write timed out after {elapsed:?}");
+                    assert!(
+                        ticker.ticks() > before,
+                        "Unix write: the ticker stood still meanwhile"
+                    );
+                    filled = true;
+                    break;
                 }
             }
-            assert!(filled, "the Unix socket never filled up");
-            ticker.stop();
-        });
+        }
+        assert!(filled, "the Unix socket never filled up");
+        ticker.stop();
     });
 }
 
@@ -456,66 +456,63 @@ fn closing_a_descriptor_ends_a_poll_on_it_with_pollnval() {
 /// 50 ms timeout and nothing ready returns 0 after at least 50 ms, a ticker advancing meanwhile.
 #[test]
 fn poll_parks_until_one_of_two_sockets_is_ready_and_times_out_not_early() {
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            let (a, _a_peer) = UnixStream::pair().unwrap();
-            let (b, b_peer) = UnixStream::pair().unwrap();
-            let polling = Arc::new(AtomicBool::new(false));
-            let writer = {
-                let polling = polling.clone();
-                corun::spawn(move || {
-                    wait_for(&polling);
-                    (&b_peer).write_all(b"!").unwrap();
-                    b_peer
-                })
-            };
-            let mut fds = [
-                libc::pollfd {
-                    fd: a.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: b.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            polling.store(true, Ordering::SeqCst);
-            // SAFETY: `fds` is valid for its two entries. A 10 s timeout bounds the wait.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 10_000) };
-            assert_eq!(n, 1, "poll returned {n}");
-            assert_eq!(fds[0].revents, 0, "the first socket reported ready");
-            assert_ne!(
-                fds[1].revents & libc::POLLIN,
-                0,
-                "the second socket not readable"
-            );
-            let _b_peer = writer.join().unwrap();
-            let mut byte = [0u8; 1];
-            (&b).read_exact(&mut byte).unwrap();
-            assert_eq!(&byte, b"!");
+    on_one_worker(|| {
+        let (a, _a_peer) = UnixStream::pair().unwrap();
+        let (b, b_peer) = UnixStream::pair().unwrap();
+        let polling = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let polling = polling.clone();
+            corun::spawn(move || {
+                wait_for(&polling);
+                (&b_peer).write_all(b"!").unwrap();
+                b_peer
+            })
+        };
+        let mut fds = [
+            libc::pollfd {
+                fd: a.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: b.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        polling.store(true, Ordering::SeqCst);
+        // SAFETY: `fds` is valid for its two entries. A 10 s timeout bounds the wait.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 10_000) };
+        assert_eq!(n, 1, "poll returned {n}");
+        assert_eq!(fds[0].revents, 0, "the first socket reported ready");
+        assert_ne!(
+            fds[1].revents & libc::POLLIN,
+            0,
+            "the second socket not readable"
+        );
+        let _b_peer = writer.join().unwrap();
+        let mut byte = [0u8; 1];
+        (&b).read_exact(&mut byte).unwrap();
+        assert_eq!(&byte, b"!");
 
-            // Nothing ready: a timeout.
-            let ticker = Ticker::start();
-            for fd in &mut fds {
-                fd.revents = 0;
-            }
-            let before = ticker.ticks();
-            let start = Instant::now();
-            // SAFETY: as above.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 50) };
-            let elapsed = start.elapsed();
-            let after = ticker.ticks();
-            ticker.stop();
-            assert_eq!(n, 0, "poll returned {n} with nothing to read");
-            assert!(elapsed >= Duration::from_millis(50), "early: {elapsed:?}");
-            assert!(
-                after > before,
-                "the ticker stood still during the timed poll"
-            );
-        });
+        // Nothing ready: a timeout.
+        let ticker = Ticker::start();
+        for fd in &mut fds {
+            fd.revents = 0;
+        }
+        let before = ticker.ticks();
+        let start = Instant::now();
+        // SAFETY: as above.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, 50) };
+        let elapsed = start.elapsed();
+        let after = ticker.ticks();
+        ticker.stop();
+        assert_eq!(n, 0, "poll returned {n} with nothing to read");
+        assert!(elapsed >= Duration::from_millis(50), "early: {elapsed:?}");
+        assert!(
+            after > before,
+            "the ticker stood still during the timed poll"
+        );
     });
 }
 
@@ -582,32 +579,29 @@ fn select_parks_until_its_socket_is_readable() {
 #[test]
 fn udp_ping_pong_between_two_coroutines_on_one_worker() {
     const ROUNDS: u32 = 100;
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            let ping = UdpSocket::bind("127.0.0.1:0").unwrap();
-            let pong = UdpSocket::bind("127.0.0.1:0").unwrap();
-            let ping_addr = ping.local_addr().unwrap();
-            ping.connect(pong.local_addr().unwrap()).unwrap();
-            let ponger = corun::spawn(move || {
-                let mut buf = [0u8; 16];
-                for _ in 0..ROUNDS {
-                    let (n, from) = pong.recv_from(&mut buf).unwrap();
-                    assert_eq!((n, from), (4, ping_addr));
-                    let value = u32::from_le_bytes(buf[..4].try_into().unwrap());
-                    pong.send_to(&(value + 1).to_le_bytes(), from).unwrap();
-                }
-            });
+    on_one_worker(|| {
+        let ping = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let pong = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let ping_addr = ping.local_addr().unwrap();
+        ping.connect(pong.local_addr().unwrap()).unwrap();
+        let ponger = corun::spawn(move || {
             let mut buf = [0u8; 16];
-            for round in 0..ROUNDS {
-                ping.send(&(2 * round).to_le_bytes()).unwrap();
-                let n = ping.recv(&mut buf).unwrap();
-                assert_eq!(n, 4);
+            for _ in 0..ROUNDS {
+                let (n, from) = pong.recv_from(&mut buf).unwrap();
+                assert_eq!((n, from), (4, ping_addr));
                 let value = u32::from_le_bytes(buf[..4].try_into().unwrap());
-                assert_eq!(value, 2 * round + 1, "round {round}");
+                pong.send_to(&(value + 1).to_le_bytes(), from).unwrap();
             }
-            ponger.join().unwrap();
         });
+        let mut buf = [0u8; 16];
+        for round in 0..ROUNDS {
+            ping.send(&(2 * round).to_le_bytes()).unwrap();
+            let n = ping.recv(&mut buf).unwrap();
+            assert_eq!(n, 4);
+            let value = u32::from_le_bytes(buf[..4].try_into().unwrap());
+            assert_eq!(value, 2 * round + 1, "round {round}");
+        }
+        ponger.join().unwrap();
     });
 }
 
@@ -617,40 +611,37 @@ fn udp_ping_pong_between_two_coroutines_on_one_worker() {
 /// connects, and is refused by a closed port, too.
 #[test]
 fn connect_connect_timeout_and_refused_connects_in_a_coroutine() {
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            let server = corun::spawn(move || {
-                for _ in 0..2 {
-                    let (mut stream, _) = listener.accept().unwrap();
-                    let mut byte = [0u8; 1];
-                    stream.read_exact(&mut byte).unwrap();
-                    stream.write_all(&[byte[0] + 1]).unwrap();
-                }
-            });
-            let round_trip = |mut stream: TcpStream, byte: u8| {
-                stream.write_all(&[byte]).unwrap();
-                let mut back = [0u8; 1];
-                stream.read_exact(&mut back).unwrap();
-                assert_eq!(back[0], byte + 1);
-            };
-            round_trip(TcpStream::connect(addr).unwrap(), 1);
-            let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
-            round_trip(stream, 41);
-            server.join().unwrap();
-
-            let closed = closed_port();
-            let err = TcpStream::connect(closed).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "connect: {err}");
-            let err = TcpStream::connect_timeout(&closed, Duration::from_secs(10)).unwrap_err();
-            assert_eq!(
-                err.kind(),
-                ErrorKind::ConnectionRefused,
-                "connect_timeout: {err}"
-            );
+    on_one_worker(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = corun::spawn(move || {
+            for _ in 0..2 {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut byte = [0u8; 1];
+                stream.read_exact(&mut byte).unwrap();
+                stream.write_all(&[byte[0] + 1]).unwrap();
+            }
         });
+        let round_trip = |mut stream: TcpStream, byte: u8| {
+            stream.write_all(&[byte]).unwrap();
+            let mut back = [0u8; 1];
+            stream.read_exact(&mut back).unwrap();
+            assert_eq!(back[0], byte + 1);
+        };
+        round_trip(TcpStream::connect(addr).unwrap(), 1);
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
+        round_trip(stream, 41);
+        server.join().unwrap();
+
+        let closed = closed_port();
+        let err = TcpStream::connect(closed).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "connect: {err}");
+        let err = TcpStream::connect_timeout(&closed, Duration::from_secs(10)).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::ConnectionRefused,
+            "connect_timeout: {err}"
+        );
     });
 }
 
@@ -752,34 +743,31 @@ fn errno_is_set_as_libc_sets_it_inside_and_outside_coroutines() {
 #[test]
 fn connecting_to_localhost_resolves_in_a_coroutine() {
     use std::net::ToSocketAddrs;
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = listener.local_addr().unwrap().port();
-            let resolved: Vec<_> = format!("localhost:{port}")
-                .to_socket_addrs()
-                .unwrap()
-                .collect();
-            assert!(
-                !resolved.is_empty()
-                    && resolved
-                        .iter()
-                        .all(|a| a.ip().is_loopback() && a.port() == port),
-                "localhost resolved to {resolved:?}"
-            );
-            let server = corun::spawn(move || {
-                let (mut stream, peer) = listener.accept().unwrap();
-                stream.write_all(b"hi").unwrap();
-                peer
-            });
-            // Tries each address in turn: ::1 (if listed) is refused, 127.0.0.1 answers.
-            let mut stream = TcpStream::connect(format!("localhost:{port}")).unwrap();
-            let mut buf = [0u8; 2];
-            stream.read_exact(&mut buf).unwrap();
-            assert_eq!(&buf, b"hi");
-            assert_eq!(server.join().unwrap(), stream.local_addr().unwrap());
+    on_one_worker(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let resolved: Vec<_> = format!("localhost:{port}")
+            .to_socket_addrs()
+            .unwrap()
+            .collect();
+        assert!(
+            !resolved.is_empty()
+                && resolved
+                    .iter()
+                    .all(|a| a.ip().is_loopback() && a.port() == port),
+            "localhost resolved to {resolved:?}"
+        );
+        let server = corun::spawn(move || {
+            let (mut stream, peer) = listener.accept().unwrap();
+            stream.write_all(b"hi").unwrap();
+            peer
         });
+        // Tries each address in turn: ::1 (if listed) is refused, 127.0.0.1 answers.
+        let mut stream = TcpStream::connect(format!("localhost:{port}")).unwrap();
+        let mut buf = [0u8; 2];
+        stream.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hi");
+        assert_eq!(server.join().unwrap(), stream.local_addr().unwrap());
     });
 }
 
@@ -1041,32 +1029,29 @@ fn a_descriptor_closed_behind_the_hooks_back_leaves_nothing_stale() {
 #[test]
 fn blocking_writes_write_everything_and_waitall_waits_for_everything() {
     const LEN: usize = 4 << 20; // far more than a socket buffer
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            let (client, server) = UnixStream::pair().unwrap();
-            let mut payload = common::payload(7, LEN);
-            payload.resize(LEN, 0x5a);
-            let expected = payload.clone();
-            let reader = corun::spawn(move || {
-                let mut got = vec![0u8; LEN];
-                // SAFETY: `got` is valid for writes of `LEN` bytes.
-                let n = unsafe {
-                    libc::recv(
-                        server.as_raw_fd(),
-                        got.as_mut_ptr().cast(),
-                        LEN,
-                        libc::MSG_WAITALL,
-                    )
-                };
-                (n, got)
-            });
-            let n = raw_write(client.as_raw_fd(), &payload);
-            assert_eq!(n, LEN as isize, "errno {}", errno());
-            let (n, got) = reader.join().unwrap();
-            assert_eq!(n, LEN as isize, "MSG_WAITALL returned early");
-            assert!(got == expected, "the bytes differ");
+    on_one_worker(|| {
+        let (client, server) = UnixStream::pair().unwrap();
+        let mut payload = common::payload(7, LEN);
+        payload.resize(LEN, 0x5a);
+        let expected = payload.clone();
+        let reader = corun::spawn(move || {
+            let mut got = vec![0u8; LEN];
+            // SAFETY: `got` is valid for writes of `LEN` bytes.
+            let n = unsafe {
+                libc::recv(
+                    server.as_raw_fd(),
+                    got.as_mut_ptr().cast(),
+                    LEN,
+                    libc::MSG_WAITALL,
+                )
+            };
+            (n, got)
         });
+        let n = raw_write(client.as_raw_fd(), &payload);
+        assert_eq!(n, LEN as isize, "errno {}", errno());
+        let (n, got) = reader.join().unwrap();
+        assert_eq!(n, LEN as isize, "MSG_WAITALL returned early");
+        assert!(got == expected, "the bytes differ");
     });
 }
 
@@ -1321,77 +1306,74 @@ fn a_thread_writes_everything_to_a_pipe_made_non_blocking_underneath() {
 /// a listener whose accept queue is full (its SYNs are dropped, then retransmitted).
 #[test]
 fn connect_times_out_and_a_second_connect_waits_for_the_first() {
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let addr = listener.local_addr().unwrap();
-            // SAFETY: the listener's descriptor; a backlog of 0 holds one connection.
-            assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
-            // Fill the accept queue: with a backlog of 0 it holds one connection (a connect
-            // into a full queue is not refused: its SYN is dropped, and retransmitted later).
-            let filler = TcpStream::connect(addr).unwrap();
-            // SAFETY: a new socket, closed below; `sa` and `tv` are valid for their sizes.
-            let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
-            assert!(fd >= 0);
-            let std::net::SocketAddr::V4(v4) = addr else {
-                unreachable!()
+    on_one_worker(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // SAFETY: the listener's descriptor; a backlog of 0 holds one connection.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        // Fill the accept queue: with a backlog of 0 it holds one connection (a connect
+        // into a full queue is not refused: its SYN is dropped, and retransmitted later).
+        let filler = TcpStream::connect(addr).unwrap();
+        // SAFETY: a new socket, closed below; `sa` and `tv` are valid for their sizes.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+        assert!(fd >= 0);
+        let std::net::SocketAddr::V4(v4) = addr else {
+            unreachable!()
+        };
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: v4.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*v4.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let set_timeout = |ms: i64| {
+            let tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: ms * 1000,
             };
-            let sa = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*v4.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
+            // SAFETY: a valid `timeval` of its size.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_SNDTIMEO,
+                    (&tv as *const libc::timeval).cast(),
+                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                )
             };
-            let set_timeout = |ms: i64| {
-                let tv = libc::timeval {
-                    tv_sec: 0,
-                    tv_usec: ms * 1000,
-                };
-                // SAFETY: a valid `timeval` of its size.
-                let r = unsafe {
-                    libc::setsockopt(
-                        fd,
-                        libc::SOL_SOCKET,
-                        libc::SO_SNDTIMEO,
-                        (&tv as *const libc::timeval).cast(),
-                        std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-                    )
-                };
-                assert_eq!(r, 0);
+            assert_eq!(r, 0);
+        };
+        let connect = || {
+            // SAFETY: a valid `sockaddr_in` of its size.
+            let r = unsafe {
+                libc::connect(
+                    fd,
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
             };
-            let connect = || {
-                // SAFETY: a valid `sockaddr_in` of its size.
-                let r = unsafe {
-                    libc::connect(
-                        fd,
-                        (&sa as *const libc::sockaddr_in).cast(),
-                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                    )
-                };
-                (r, if r < 0 { errno() } else { 0 })
-            };
-            set_timeout(50);
-            let start = Instant::now();
-            assert_eq!(connect(), (-1, libc::EINPROGRESS), "the first connect");
-            assert!(
-                start.elapsed() >= Duration::from_millis(50),
-                "timed out early"
-            );
-            // Make room in the queue, then connect again: the retransmitted SYN gets in.
-            drop(filler);
-            let acceptor = corun::spawn(move || {
-                for _ in 0..3 {
-                    let _ = listener.accept();
-                }
-            });
-            set_timeout(0);
-            assert_eq!(connect(), (0, 0), "the second connect");
-            assert_eq!(raw_close(fd), 0);
-            drop(acceptor);
+            (r, if r < 0 { errno() } else { 0 })
+        };
+        set_timeout(50);
+        let start = Instant::now();
+        assert_eq!(connect(), (-1, libc::EINPROGRESS), "the first connect");
+        assert!(
+            start.elapsed() >= Duration::from_millis(50),
+            "timed out early"
+        );
+        // Make room in the queue, then connect again: the retransmitted SYN gets in.
+        drop(filler);
+        let acceptor = corun::spawn(move || {
+            for _ in 0..3 {
+                let _ = listener.accept();
+            }
         });
+        set_timeout(0);
+        assert_eq!(connect(), (0, 0), "the second connect");
+        assert_eq!(raw_close(fd), 0);
+        drop(acceptor);
     });
 }
 
@@ -1402,80 +1384,77 @@ fn connect_times_out_and_a_second_connect_waits_for_the_first() {
 #[test]
 fn every_libc_sleep_parks_the_coroutine() {
     const NAP: Duration = Duration::from_millis(30);
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            let ticker = Ticker::start();
-            let timespec = |d: Duration| libc::timespec {
-                tv_sec: d.as_secs() as libc::time_t,
-                tv_nsec: d.subsec_nanos() as libc::c_long,
-            };
-            let check = |what: &str, sleep: &mut dyn FnMut()| {
-                let (before, start) = (ticker.ticks(), Instant::now());
-                sleep();
-                let elapsed = start.elapsed();
-                assert!(elapsed >= NAP, "{what}: woke early, after {elapsed:?}");
-                assert!(ticker.ticks() > before, "{what}: the worker was blocked");
-            };
-            check("nanosleep", &mut || {
-                let mut left = timespec(Duration::from_secs(9));
-                // SAFETY: valid `timespec`s.
-                assert_eq!(unsafe { libc::nanosleep(&timespec(NAP), &mut left) }, 0);
-                assert_eq!((left.tv_sec, left.tv_nsec), (0, 0), "time left");
-            });
-            check("usleep", &mut || {
-                // SAFETY: no pointers.
-                assert_eq!(unsafe { libc::usleep(NAP.as_micros() as libc::c_uint) }, 0);
-            });
-            check("clock_nanosleep", &mut || {
-                // SAFETY: a valid `timespec`; no time left asked for.
-                let r = unsafe {
-                    libc::clock_nanosleep(
-                        libc::CLOCK_MONOTONIC,
-                        0,
-                        &timespec(NAP),
-                        std::ptr::null_mut(),
-                    )
-                };
-                assert_eq!(r, 0);
-            });
-            check("clock_nanosleep, absolute", &mut || {
-                let mut now = timespec(Duration::ZERO);
-                // SAFETY: valid `timespec`s.
-                unsafe {
-                    assert_eq!(libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now), 0);
-                    let until = Duration::new(now.tv_sec as u64, now.tv_nsec as u32) + NAP;
-                    let r = libc::clock_nanosleep(
-                        libc::CLOCK_MONOTONIC,
-                        libc::TIMER_ABSTIME,
-                        &timespec(until),
-                        std::ptr::null_mut(),
-                    );
-                    assert_eq!(r, 0);
-                }
-            });
-            check("select with no descriptors", &mut || {
-                let mut tv = libc::timeval {
-                    tv_sec: 0,
-                    tv_usec: NAP.as_micros() as libc::suseconds_t,
-                };
-                let none = std::ptr::null_mut();
-                // SAFETY: no sets, a valid `timeval`.
-                assert_eq!(unsafe { libc::select(0, none, none, none, &mut tv) }, 0);
-            });
-            let bad = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 1_000_000_000,
-            };
-            // SAFETY: valid pointers; the request is malformed on purpose.
-            unsafe {
-                assert_eq!(libc::nanosleep(&bad, std::ptr::null_mut()), -1);
-                assert_eq!(errno(), libc::EINVAL);
-                let r = libc::clock_nanosleep(libc::CLOCK_MONOTONIC, 0, &bad, std::ptr::null_mut());
-                assert_eq!(r, libc::EINVAL);
-            }
-            ticker.stop();
+    on_one_worker(|| {
+        let ticker = Ticker::start();
+        let timespec = |d: Duration| libc::timespec {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        };
+        let check = |what: &str, sleep: &mut dyn FnMut()| {
+            let (before, start) = (ticker.ticks(), Instant::now());
+            sleep();
+            let elapsed = start.elapsed();
+            assert!(elapsed >= NAP, "{what}: woke early, after {elapsed:?}");
+            assert!(ticker.ticks() > before, "{what}: the worker was blocked");
+        };
+        check("nanosleep", &mut || {
+            let mut left = timespec(Duration::from_secs(9));
+            // SAFETY: valid `timespec`s.
+            assert_eq!(unsafe { libc::nanosleep(&timespec(NAP), &mut left) }, 0);
+            assert_eq!((left.tv_sec, left.tv_nsec), (0, 0), "time left");
         });
+        check("usleep", &mut || {
+            // SAFETY: no pointers.
+            assert_eq!(unsafe { libc::usleep(NAP.as_micros() as libc::c_uint) }, 0);
+        });
+        check("clock_nanosleep", &mut || {
+            // SAFETY: a valid `timespec`; no time left asked for.
+            let r = unsafe {
+                libc::clock_nanosleep(
+                    libc::CLOCK_MONOTONIC,
+                    0,
+                    &timespec(NAP),
+                    std::ptr::null_mut(),
+                )
+            };
+            assert_eq!(r, 0);
+        });
+        check("clock_nanosleep, absolute", &mut || {
+            let mut now = timespec(Duration::ZERO);
+            // SAFETY: valid `timespec`s.
+            unsafe {
+                assert_eq!(libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now), 0);
+                let until = Duration::new(now.tv_sec as u64, now.tv_nsec as u32) + NAP;
+                let r = libc::clock_nanosleep(
+                    libc::CLOCK_MONOTONIC,
+                    libc::TIMER_ABSTIME,
+                    &timespec(until),
+                    std::ptr::null_mut(),
+                );
+                assert_eq!(r, 0);
+            }
+        });
+        check("select with no descriptors", &mut || {
+            let mut tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: NAP.as_micros() as libc::suseconds_t,
+            };
+            let none = std::ptr::null_mut();
+            // SAFETY: no sets, a valid `timeval`.
+            assert_eq!(unsafe { libc::select(0, none, none, none, &mut tv) }, 0);
+        });
+        let bad = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 1_000_000_000,
+        };
+        // SAFETY: valid pointers; the request is malformed on purpose.
+        unsafe {
+            assert_eq!(libc::nanosleep(&bad, std::ptr::null_mut()), -1);
+            assert_eq!(errno(), libc::EINVAL);
+            let r = libc::clock_nanosleep(libc::CLOCK_MONOTONIC, 0, &bad, std::ptr::null_mut());
+            assert_eq!(r, libc::EINVAL);
+        }
+        ticker.stop();
     });
 }
 
@@ -1485,59 +1464,56 @@ fn every_libc_sleep_parks_the_coroutine() {
 /// descriptor (they share the open file).
 #[test]
 fn shutdown_accept4_flags_and_duplicates_keep_the_kernels_semantics() {
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            // shutdown(SHUT_RD) under a blocked reader.
-            let (_client, server) = tcp_pair();
-            let fd = server.as_raw_fd();
-            let reading = Arc::new(AtomicBool::new(false));
-            let reader = {
-                let reading = reading.clone();
-                corun::spawn(move || {
-                    reading.store(true, Ordering::SeqCst);
-                    let n = raw_read(fd, &mut [0u8; 8]);
-                    (n, server)
-                })
-            };
-            wait_for(&reading);
-            // SAFETY: a socket of ours.
-            assert_eq!(unsafe { libc::shutdown(fd, libc::SHUT_RD) }, 0);
-            assert_eq!(reader.join().unwrap().0, 0, "read after shutdown");
+    on_one_worker(|| {
+        // shutdown(SHUT_RD) under a blocked reader.
+        let (_client, server) = tcp_pair();
+        let fd = server.as_raw_fd();
+        let reading = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let reading = reading.clone();
+            corun::spawn(move || {
+                reading.store(true, Ordering::SeqCst);
+                let n = raw_read(fd, &mut [0u8; 8]);
+                (n, server)
+            })
+        };
+        wait_for(&reading);
+        // SAFETY: a socket of ours.
+        assert_eq!(unsafe { libc::shutdown(fd, libc::SHUT_RD) }, 0);
+        assert_eq!(reader.join().unwrap().0, 0, "read after shutdown");
 
-            // accept4(SOCK_NONBLOCK).
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-            // SAFETY: no address asked for.
-            let accepted = unsafe {
-                libc::accept4(
-                    listener.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                )
-            };
-            assert!(accepted >= 0, "accept4: errno {}", errno());
-            assert_eq!(raw_read(accepted, &mut [0u8; 8]), -1);
-            assert_eq!(errno(), libc::EAGAIN);
-            assert_eq!(raw_close(accepted), 0);
+        // accept4(SOCK_NONBLOCK).
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        // SAFETY: no address asked for.
+        let accepted = unsafe {
+            libc::accept4(
+                listener.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            )
+        };
+        assert!(accepted >= 0, "accept4: errno {}", errno());
+        assert_eq!(raw_read(accepted, &mut [0u8; 8]), -1);
+        assert_eq!(errno(), libc::EAGAIN);
+        assert_eq!(raw_close(accepted), 0);
 
-            // A duplicate made non-blocking.
-            let (_client, server) = tcp_pair();
-            let fd = server.as_raw_fd();
-            // SAFETY: plain descriptor calls on a socket of ours.
-            let dup = unsafe { libc::dup(fd) };
-            assert!(dup >= 0);
-            unsafe {
-                let flags = libc::fcntl(dup, libc::F_GETFL);
-                assert_eq!(libc::fcntl(dup, libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
-            }
-            for d in [dup, fd] {
-                assert_eq!(raw_read(d, &mut [0u8; 8]), -1, "descriptor {d}");
-                assert_eq!(errno(), libc::EAGAIN, "descriptor {d}");
-            }
-            assert_eq!(raw_close(dup), 0);
-        });
+        // A duplicate made non-blocking.
+        let (_client, server) = tcp_pair();
+        let fd = server.as_raw_fd();
+        // SAFETY: plain descriptor calls on a socket of ours.
+        let dup = unsafe { libc::dup(fd) };
+        assert!(dup >= 0);
+        unsafe {
+            let flags = libc::fcntl(dup, libc::F_GETFL);
+            assert_eq!(libc::fcntl(dup, libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
+        }
+        for d in [dup, fd] {
+            assert_eq!(raw_read(d, &mut [0u8; 8]), -1, "descriptor {d}");
+            assert_eq!(errno(), libc::EAGAIN, "descriptor {d}");
+        }
+        assert_eq!(raw_close(dup), 0);
     });
 }
 
@@ -1548,37 +1524,34 @@ fn shutdown_accept4_flags_and_duplicates_keep_the_kernels_semantics() {
 #[test]
 fn a_send_timeout_bounds_the_whole_write() {
     const LEN: usize = 4 << 20;
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            let (writer, reader) = UnixStream::pair().unwrap();
-            writer
-                .set_write_timeout(Some(Duration::from_millis(100)))
-                .unwrap();
-            let stop = Arc::new(AtomicBool::new(false));
-            let trickle = {
-                let stop = stop.clone();
-                corun::spawn(move || {
-                    // Each read takes all there is, so the writer can go on at once.
-                    let mut buf = vec![0u8; 1 << 20];
-                    // Bounded by `stop`, and by the test's `within`.
-                    while !stop.load(Ordering::SeqCst) {
-                        corun::sleep(Duration::from_millis(20));
-                        let _ = (&reader).read(&mut buf);
-                    }
-                })
-            };
-            let payload = vec![1u8; LEN];
-            let n = raw_write(writer.as_raw_fd(), &payload);
-            stop.store(true, Ordering::SeqCst);
-            drop(writer); // ends the reader's last read
-            trickle.join().unwrap();
-            assert!(n > 0, "nothing written (errno {})", errno());
-            assert!(
-                (n as usize) < LEN,
-                "the whole write went through: the timeout restarted with every part"
-            );
-        });
+    on_one_worker(|| {
+        let (writer, reader) = UnixStream::pair().unwrap();
+        writer
+            .set_write_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let trickle = {
+            let stop = stop.clone();
+            corun::spawn(move || {
+                // Each read takes all there is, so the writer can go on at once.
+                let mut buf = vec![0u8; 1 << 20];
+                // Bounded by `stop`, and by the test's `within`.
+                while !stop.load(Ordering::SeqCst) {
+                    corun::sleep(Duration::from_millis(20));
+                    let _ = (&reader).read(&mut buf);
+                }
+            })
+        };
+        let payload = vec![1u8; LEN];
+        let n = raw_write(writer.as_raw_fd(), &payload);
+        stop.store(true, Ordering::SeqCst);
+        drop(writer); // ends the reader's last read
+        trickle.join().unwrap();
+        assert!(n > 0, "nothing written (errno {})", errno());
+        assert!(
+            (n as usize) < LEN,
+            "the whole write went through: the timeout restarted with every part"
+        );
     });
 }
 
@@ -1828,70 +1801,66 @@ fn waitall_on_a_socket_accepted_by_a_thread_from_an_unlearned_listener() {
 /// descriptor's.
 #[test]
 fn a_connect_retrying_on_a_full_backlog_ends_when_its_descriptor_is_closed() {
-    within(SHORT, || {
-        let rt = one_worker();
-        rt.block_on(|| {
-            let dir = std::env::temp_dir().join(format!("corun-hook-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join("full-backlog.sock");
-            let _ = std::fs::remove_file(&path);
-            let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-            // SAFETY: the listener's descriptor; a backlog of 0.
-            assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
-            // Fill the backlog with non-blocking connects until one says EAGAIN (bounded).
-            let mut fillers = Vec::new();
-            for _ in 0..64 {
-                let filler = UnixStream::connect(&path);
-                match filler {
-                    Ok(filler) => fillers.push(filler),
-                    Err(e) => panic!("a filler's connect: {e}"),
-                }
-                // SAFETY: a probe socket, closed below.
-                let probe = unsafe {
-                    libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)
-                };
+    on_one_worker(|| {
+        let dir = std::env::temp_dir().join(format!("corun-hook-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("full-backlog.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        // SAFETY: the listener's descriptor; a backlog of 0.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        // Fill the backlog with non-blocking connects until one says EAGAIN (bounded).
+        let mut fillers = Vec::new();
+        for _ in 0..64 {
+            let filler = UnixStream::connect(&path);
+            match filler {
+                Ok(filler) => fillers.push(filler),
+                Err(e) => panic!("a filler's connect: {e}"),
+            }
+            // SAFETY: a probe socket, closed below.
+            let probe =
+                unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
+            let addr = sockaddr_un(&path);
+            // SAFETY: a valid `sockaddr_un` of its size.
+            let r = unsafe {
+                libc::connect(
+                    probe,
+                    (&addr as *const libc::sockaddr_un).cast(),
+                    std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+                )
+            };
+            let full = r < 0 && errno() == libc::EAGAIN;
+            raw_close(probe);
+            if full {
+                break;
+            }
+        }
+        // SAFETY: a new blocking socket, closed by the other coroutine.
+        let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+        let connecting = Arc::new(AtomicBool::new(false));
+        let connector = {
+            let (connecting, path) = (connecting.clone(), path.clone());
+            corun::spawn(move || {
                 let addr = sockaddr_un(&path);
+                connecting.store(true, Ordering::SeqCst);
                 // SAFETY: a valid `sockaddr_un` of its size.
                 let r = unsafe {
                     libc::connect(
-                        probe,
+                        fd,
                         (&addr as *const libc::sockaddr_un).cast(),
                         std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
                     )
                 };
-                let full = r < 0 && errno() == libc::EAGAIN;
-                raw_close(probe);
-                if full {
-                    break;
-                }
-            }
-            // SAFETY: a new blocking socket, closed by the other coroutine.
-            let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
-            let connecting = Arc::new(AtomicBool::new(false));
-            let connector = {
-                let (connecting, path) = (connecting.clone(), path.clone());
-                corun::spawn(move || {
-                    let addr = sockaddr_un(&path);
-                    connecting.store(true, Ordering::SeqCst);
-                    // SAFETY: a valid `sockaddr_un` of its size.
-                    let r = unsafe {
-                        libc::connect(
-                            fd,
-                            (&addr as *const libc::sockaddr_un).cast(),
-                            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
-                        )
-                    };
-                    (r, if r < 0 { errno() } else { 0 })
-                })
-            };
-            wait_for(&connecting);
-            corun::sleep(Duration::from_millis(5)); // retrying
-            assert_eq!(raw_close(fd), 0);
-            assert_eq!(connector.join().unwrap(), (-1, libc::EBADF));
-            drop(fillers);
-            drop(listener);
-            let _ = std::fs::remove_file(&path);
-        });
+                (r, if r < 0 { errno() } else { 0 })
+            })
+        };
+        wait_for(&connecting);
+        corun::sleep(Duration::from_millis(5)); // retrying
+        assert_eq!(raw_close(fd), 0);
+        assert_eq!(connector.join().unwrap(), (-1, libc::EBADF));
+        drop(fillers);
+        drop(listener);
+        let _ = std::fs::remove_file(&path);
     });
 }
 
