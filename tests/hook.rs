@@ -387,33 +387,43 @@ fn socket_timeouts_return_would_block_while_the_worker_runs_others() {
     });
 }
 
+/// On a fresh one-worker runtime: runs `call(fd)` in a coroutine, and closes `fd` from another
+/// coroutine once the call has begun (on one worker, the call is then parked). Returns what the
+/// call returned. The other end of the pair, `peer`, stays open meanwhile (no end-of-file).
+fn close_under<T: Send + 'static>(
+    fd: RawFd,
+    peer: UnixStream,
+    call: impl FnOnce(RawFd) -> T + Send + 'static,
+) -> T {
+    let result = on_one_worker(move || {
+        let started = Arc::new(AtomicBool::new(false));
+        let caller = {
+            let started = started.clone();
+            corun::spawn(move || {
+                started.store(true, Ordering::SeqCst);
+                call(fd)
+            })
+        };
+        wait_for(&started);
+        assert_eq!(raw_close(fd), 0, "close: errno {}", errno());
+        caller.join().unwrap()
+    });
+    drop(peer);
+    result
+}
+
 /// `libc::close` of a descriptor another coroutine is blocked reading on (one end of a std
 /// Unix stream pair, read with `libc::read`) wakes that coroutine with an error: `read`
 /// returns -1 with `errno` `EBADF`, while the peer is still open (so no end-of-file).
 #[test]
 fn closing_a_descriptor_wakes_its_blocked_reader_with_ebadf() {
-    within(SHORT, || {
-        let (near, far) = UnixStream::pair().unwrap();
-        let fd = near.into_raw_fd();
-        let rt = one_worker();
-        let (n, err) = rt.block_on(move || {
-            let reading = Arc::new(AtomicBool::new(false));
-            let reader = {
-                let reading = reading.clone();
-                corun::spawn(move || {
-                    reading.store(true, Ordering::SeqCst);
-                    let n = raw_read(fd, &mut [0u8; 8]);
-                    (n, if n < 0 { errno() } else { 0 })
-                })
-            };
-            wait_for(&reading);
-            assert_eq!(raw_close(fd), 0, "close: errno {}", errno());
-            reader.join().unwrap()
-        });
-        drop(far);
-        assert_eq!(n, -1, "the read returned {n} instead of failing");
-        assert_eq!(err, libc::EBADF, "errno");
+    let (near, far) = UnixStream::pair().unwrap();
+    let (n, err) = close_under(near.into_raw_fd(), far, |fd| {
+        let n = raw_read(fd, &mut [0u8; 8]);
+        (n, if n < 0 { errno() } else { 0 })
     });
+    assert_eq!(n, -1, "the read returned {n} instead of failing");
+    assert_eq!(err, libc::EBADF, "errno");
 }
 
 /// The same for a coroutine blocked in `poll` on the descriptor (with no timeout): the close
@@ -422,33 +432,18 @@ fn closing_a_descriptor_wakes_its_blocked_reader_with_ebadf() {
 /// under it) or keeping the close waiting.
 #[test]
 fn closing_a_descriptor_ends_a_poll_on_it_with_pollnval() {
-    within(SHORT, || {
-        let (near, far) = UnixStream::pair().unwrap();
-        let fd = near.into_raw_fd();
-        let rt = one_worker();
-        let (n, revents) = rt.block_on(move || {
-            let polling = Arc::new(AtomicBool::new(false));
-            let poller = {
-                let polling = polling.clone();
-                corun::spawn(move || {
-                    let mut pfd = libc::pollfd {
-                        fd,
-                        events: libc::POLLIN,
-                        revents: 0,
-                    };
-                    polling.store(true, Ordering::SeqCst);
-                    // SAFETY: one valid `pollfd`.
-                    let n = unsafe { libc::poll(&mut pfd, 1, -1) };
-                    (n, pfd.revents)
-                })
-            };
-            wait_for(&polling);
-            assert_eq!(raw_close(fd), 0, "close: errno {}", errno());
-            poller.join().unwrap()
-        });
-        drop(far);
-        assert_eq!((n, revents), (1, libc::POLLNVAL));
+    let (near, far) = UnixStream::pair().unwrap();
+    let (n, revents) = close_under(near.into_raw_fd(), far, |fd| {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid `pollfd`.
+        let n = unsafe { libc::poll(&mut pfd, 1, -1) };
+        (n, pfd.revents)
     });
+    assert_eq!((n, revents), (1, libc::POLLNVAL));
 }
 
 /// `libc::poll` on two std Unix sockets in a coroutine parks until a writer coroutine (on the
