@@ -1955,3 +1955,85 @@ fn a_c_library_loaded_with_dlopen_calls_the_hooks() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A runtime dropped under coroutines written with std alone, which loop over hooked calls
+/// and never make the switch from Rust code that would unwind them (a heartbeat of
+/// `thread::sleep`, an accept loop that logs its errors and goes on): the drop returns. Their
+/// hooked calls fail (or return early) at once after the shutdown, and each gives the drain
+/// its turn, whose bounded rounds end by abandoning them.
+#[test]
+fn a_runtime_dropped_under_std_only_loops_returns() {
+    within(SHORT, || {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let rt = common::runtime(2);
+        let beats = Arc::new(AtomicU64::new(0));
+        {
+            let beats = beats.clone();
+            rt.spawn(move || loop {
+                thread::sleep(Duration::from_millis(5));
+                beats.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        rt.spawn(move || {
+            for stream in listener.incoming() {
+                if let Err(e) = stream {
+                    let _ = e; // "logged": the loop goes on
+                }
+            }
+        });
+        common::wait_until(SHORT, "the heartbeat beats", || {
+            beats.load(Ordering::SeqCst) > 0
+        });
+        drop(rt);
+    });
+}
+
+/// A child process whose `pre_exec` closure (run in the forked child, on the coroutine's stack
+/// that called `spawn`) makes a blocking `read`: in the child the hooks pass through, so the
+/// read blocks the child until the parent writes, then the child execs. (Taken for a
+/// coroutine's call, the read would park into a copy of the parent's scheduler, and `spawn`
+/// would wait for ever for the exec.)
+#[test]
+fn a_pre_exec_closure_in_a_forked_child_blocks_as_plain_code() {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    within(SHORT, || {
+        let rt = common::runtime(2);
+        let out = rt.block_on(|| {
+            let (r, w) = pipe();
+            let mut command = Command::new("sh");
+            command.args(["-c", "echo child"]).stdout(Stdio::piped());
+            // SAFETY: the closure makes one `read` (async-signal-safe) and allocates only
+            // for an error, as std's docs allow in practice for such closures.
+            unsafe {
+                command.pre_exec(move || {
+                    let mut byte = [0u8; 1];
+                    if libc::read(r, byte.as_mut_ptr().cast(), 1) != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            // The go-ahead comes from a plain thread: a coroutine would be copied into the
+            // child with the rest of the runtime's memory, and a copy of the scheduler there
+            // could run it and let the child go ahead by itself.
+            let writer = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(50));
+                assert_eq!(raw_write(w, b"g"), 1);
+                w
+            });
+            let child = command.spawn().expect("spawn");
+            let w = writer.join().unwrap();
+            let output = child.wait_with_output().unwrap();
+            // The child shares the pipe's open file: a read the hooks had taken for a
+            // coroutine's would have made it non-blocking underneath.
+            let nonblocking = kernel_flags(r) & libc::O_NONBLOCK as libc::c_long != 0;
+            assert!(!nonblocking, "the child's read was a coroutine's");
+            assert_eq!(raw_close(r), 0);
+            assert_eq!(raw_close(w), 0);
+            output
+        });
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"child\n");
+    });
+}

@@ -424,13 +424,29 @@ pub(crate) fn deferring_cancellation<R>(f: impl FnOnce() -> R) -> (R, bool) {
 }
 
 /// `park` for the hooked libc calls (see [`deferring_cancellation`]): returns whether a
-/// shutdown is pending (at once, without parking, if one was already).
+/// shutdown is pending.
+///
+/// If one was pending already, the coroutine came back into a hook after a hooked call
+/// reported the shutdown, without the switch from Rust code that would unwind it: a std-only
+/// loop (`loop { thread::sleep(..) }`, an accept loop that logs its errors) never makes one.
+/// It still gives the shutdown's drain its turn (a yield, whatever its park token), so the
+/// drain's bounded rounds go on and, at their end, abandon it, instead of the loop spinning
+/// through hooked calls that fail at once, and the drain never getting control back.
 #[cfg_attr(not(feature = "hook"), allow(dead_code))]
 pub(crate) fn park_reporting_cancel() -> bool {
     if cancellation_pending() {
+        deferring_cancellation(yield_now);
         return true;
     }
     deferring_cancellation(park).1
+}
+
+/// In a forked child (the hooks' `pthread_atfork` handler): the thread that forked, the
+/// child's only thread, stops being a worker or a coroutine's thread. Whatever coroutine it
+/// was running goes on as plain code (a `pre_exec` closure, say): the child has no runtime.
+#[cfg_attr(not(feature = "hook"), allow(dead_code))]
+pub(crate) fn forget_context_after_fork() {
+    CONTEXT.with(|c| c.set(std::ptr::null()));
 }
 
 /// Whether a shutdown has been deferred on the calling coroutine (it will unwind with

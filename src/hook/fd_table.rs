@@ -367,14 +367,14 @@ impl Fd {
     }
 }
 
-/// In a forked child (registered with `pthread_atfork` at start-up): forgets every readiness
+/// In a forked child (from `hook::after_fork`): forgets every readiness
 /// cell and every waiter count the child inherited. The cells belong to the parent's netpoller,
 /// whose epoll instance the child shares: deregistering a descriptor there (`EPOLL_CTL_DEL`,
 /// keyed by descriptor and open file) would take the *parent's* registration with it. And the
 /// waiters counted are the parent's coroutines, which the child does not have: a close would
 /// wait for them for ever. Plain stores only: the child of a multi-threaded process may call
 /// nothing that takes a lock.
-pub(crate) extern "C" fn after_fork() {
+pub(crate) fn after_fork() {
     for page in &TABLE {
         // SAFETY: as in `get`.
         let Some(page) = (unsafe { page.load(Ordering::Acquire).as_ref() }) else {

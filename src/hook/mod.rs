@@ -70,6 +70,17 @@ pub(crate) fn release_registration(fd: c_int) -> bool {
     fd_table::get(fd).is_some_and(|entry| entry.release_registration(fd))
 }
 
+/// In a forked child, before anything else runs there (registered with `pthread_atfork` at
+/// start-up): the child has no runtime, so every hook passes through from now on. The thread
+/// that forked forgets it was a coroutine's thread (a `pre_exec` closure runs on that
+/// coroutine's stack, and its `read` must not park into a copy of the parent's scheduler),
+/// and the descriptor table forgets the parent's cells and waiter counts
+/// (`fd_table::after_fork`).
+extern "C" fn after_fork() {
+    crate::coroutine::forget_context_after_fork();
+    fd_table::after_fork();
+}
+
 /// Whether the caller is a coroutine (hooks act only then).
 #[inline]
 fn in_coroutine() -> bool {

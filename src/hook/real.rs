@@ -127,11 +127,11 @@ pub(crate) fn real() -> &'static Real {
 }
 
 /// Resolves the table at start-up, before `main`, and arranges for a forked child to drop
-/// what it inherited of the descriptor table's netpoller state (`fd_table::after_fork`).
+/// what it inherited of corun's state (`hook::after_fork`).
 extern "C" fn resolve_at_start() {
     real();
     // SAFETY: registers a plain `extern "C" fn()` to run in the child after a `fork`.
-    unsafe { libc::pthread_atfork(None, None, Some(super::fd_table::after_fork)) };
+    unsafe { libc::pthread_atfork(None, None, Some(super::after_fork)) };
 }
 
 /// The constructor: the dynamic loader calls every function in `.init_array` of the executable
