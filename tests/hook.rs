@@ -165,6 +165,51 @@ fn read_what_another_writes(
     got
 }
 
+/// In a coroutine: a TCP socket the hooks know and have registered with the netpoller (a read
+/// on it waited, and timed out), as a raw descriptor the caller owns, and its peer.
+fn registered_socket() -> (TcpStream, RawFd) {
+    let (client, server) = tcp_pair();
+    client
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    let err = (&client).read(&mut [0u8; 1]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    (server, client.into_raw_fd())
+}
+
+/// Closes `fd` with the raw system call, which the hooks do not see.
+fn sys_close(fd: RawFd) {
+    // SAFETY: closes a descriptor of ours.
+    assert_eq!(unsafe { libc::syscall(libc::SYS_close, fd) }, 0);
+}
+
+/// Runs `create`, which makes one descriptor (or the first of a pair), so that it gets the
+/// number `free` (closed just before): the kernel gives the lowest free number, so every free
+/// number below `free` is held meanwhile by a raw `dup` (unseen by the hooks). Returns what
+/// `create` returned, and whether the number came out as `free` (not if a test running
+/// meanwhile took it first).
+fn created_as<T>(
+    free: RawFd,
+    create: impl FnOnce() -> T,
+    fd_of: impl Fn(&T) -> RawFd,
+) -> (T, bool) {
+    let mut held = Vec::new();
+    let got_free = loop {
+        // SAFETY: duplicates standard error, with the raw system call.
+        let d = unsafe { libc::syscall(libc::SYS_dup, 2) } as RawFd;
+        assert!(d >= 0, "dup: errno {}", errno());
+        if d >= free || held.len() > 1024 {
+            sys_close(d);
+            break d == free;
+        }
+        held.push(d);
+    };
+    let created = create();
+    held.into_iter().for_each(sys_close);
+    let reused = got_free && fd_of(&created) == free;
+    (created, reused)
+}
+
 /// `libc::close`, returning the raw result.
 fn raw_close(fd: RawFd) -> i32 {
     // SAFETY: closing a descriptor number only affects that descriptor, which the caller owns.
@@ -961,40 +1006,13 @@ fn a_descriptor_closed_behind_the_hooks_back_leaves_nothing_stale() {
     let reused = within(SHORT, || {
         let rt = one_worker();
         let attempt = || {
-            let (client, _server) = tcp_pair();
-            client
-                .set_read_timeout(Some(Duration::from_millis(5)))
-                .unwrap();
-            // Waits (registering the descriptor), then times out.
-            let err = (&client).read(&mut [0u8; 1]).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::WouldBlock);
-            let old = client.into_raw_fd();
-            // SAFETY: closes our own descriptor, with the system call the hooks do not see.
-            assert_eq!(unsafe { libc::syscall(libc::SYS_close, old) }, 0);
-            // The kernel gives the lowest free number: fill the free numbers below `old` (with
-            // raw `dup`s, which the hooks do not see either), so the pipe's read end gets it.
-            // If a test running meanwhile took `old`, do it all again.
-            let sys_close = |fd: RawFd| {
-                // SAFETY: closes a descriptor of ours, with the raw system call.
-                assert_eq!(unsafe { libc::syscall(libc::SYS_close, fd) }, 0);
-            };
-            let mut held = Vec::new();
-            let got_old = loop {
-                // SAFETY: duplicates standard error, with the raw system call.
-                let d = unsafe { libc::syscall(libc::SYS_dup, 2) } as RawFd;
-                assert!(d >= 0, "dup: errno {}", errno());
-                if d >= old || held.len() > 1024 {
-                    sys_close(d);
-                    break d == old;
-                }
-                held.push(d);
-            };
-            let (r, w) = pipe();
-            held.into_iter().for_each(sys_close);
-            if !got_old || r != old {
+            let (_peer, old) = registered_socket();
+            sys_close(old);
+            let ((r, w), reused) = created_as(old, pipe, |&(r, _)| r);
+            if !reused {
                 assert_eq!(raw_close(r), 0);
                 assert_eq!(raw_close(w), 0);
-                return false;
+                return false; // a test running meanwhile took the number: again
             }
             assert_eq!(
                 read_what_another_writes(r, w, b"fresh", Duration::ZERO),
@@ -1223,40 +1241,20 @@ fn a_file_opened_over_a_stale_socket_entry_is_read_as_a_file() {
     let reused = within(SHORT, || {
         let rt = one_worker();
         let attempt = || {
-            let (_client, server) = tcp_pair();
-            server
-                .set_read_timeout(Some(Duration::from_millis(5)))
-                .unwrap();
-            // A read that waits and times out: the socket is known and registered.
-            assert!((&server).read(&mut [0u8; 1]).is_err());
-            let old = server.into_raw_fd();
+            let (_peer, old) = registered_socket();
             // SAFETY: `old` is our socket; the stream takes it over, and `fclose` closes it.
             unsafe {
                 let stream = libc::fdopen(old, c"r+".as_ptr());
                 assert!(!stream.is_null(), "fdopen: errno {}", errno());
                 assert_eq!(libc::fclose(stream), 0);
             }
-            // Fill the free numbers below `old` (raw dups, unseen by the hooks), so the file
-            // gets `old`; if a test running meanwhile took it, do it all again.
-            let mut held = Vec::new();
-            let got_old = loop {
-                // SAFETY: duplicates standard error, with the raw system call.
-                let d = unsafe { libc::syscall(libc::SYS_dup, 2) } as RawFd;
-                assert!(d >= 0, "dup: errno {}", errno());
-                if d >= old || held.len() > 1024 {
-                    // SAFETY: our own duplicate.
-                    unsafe { libc::syscall(libc::SYS_close, d) };
-                    break d == old;
-                }
-                held.push(d);
+            let open = || {
+                // SAFETY: a valid path; the descriptor is closed below.
+                unsafe { libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY) }
             };
-            // SAFETY: a valid path; the descriptor is closed below.
-            let fd = unsafe { libc::open(c"/dev/zero".as_ptr(), libc::O_RDONLY) };
-            for d in held {
-                // SAFETY: our own duplicates.
-                unsafe { libc::syscall(libc::SYS_close, d) };
-            }
-            let result = (got_old && fd == old).then(|| {
+            // If a test running meanwhile took the number, do it all again.
+            let (fd, reused) = created_as(old, open, |&fd| fd);
+            let result = reused.then(|| {
                 let mut buf = [1u8; 4];
                 (raw_read(fd, &mut buf), errno(), buf)
             });
