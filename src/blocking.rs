@@ -113,10 +113,10 @@ where
     let job: Box<dyn FnOnce() + Send + '_> = Box::new(job);
     // SAFETY: the job borrows `f`'s captures and `slot`, which live until this function
     // returns or unwinds. It does not return before the job has set `done` (the loop below,
-    // which a shutdown cannot cut short: `section` defers cancellation), and it does not unwind from
-    // the submission on (`AbortOnUnwind`: nothing there is meant to panic, and if something
-    // did, aborting is the sound way out). The job uses neither once it has set `done`. So
-    // extending the box's lifetime bound to `'static` is never observed.
+    // which a shutdown cannot cut short: `section` defers cancellation), and it does not
+    // unwind from the submission on (`AbortOnUnwind`: nothing there is meant to panic, and if
+    // something did, aborting is the sound way out). The job uses neither once it has set
+    // `done`. So extending the box's lifetime bound to `'static` is never observed.
     let job: Job = unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + '_>, Job>(job) };
     let mut job = Some(job);
     section(&mut || {

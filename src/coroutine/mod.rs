@@ -363,9 +363,10 @@ pub struct Cancelled;
 /// `without_cancellation` section. Whether it was unwinding is its own state, passed in: after
 /// a switch, `std::thread::panicking()` describes whatever last ran on this thread.
 fn switch_out(task: &Task, why: Suspend, unwinding: bool) {
-    if !unwinding && task.cancel_deferred.get() == 0 && task.cancel_pending.replace(false) {
+    if task.cancel_pending.get() && !unwinding && task.cancel_deferred.get() == 0 {
         // A shutdown that a hooked libc call reported as an error (`park_reporting_cancel`)
         // instead of unwinding: the coroutine is back in Rust code, which can unwind.
+        task.cancel_pending.set(false);
         std::panic::resume_unwind(Box::new(Cancelled));
     }
     let resume = task.suspend(why);
