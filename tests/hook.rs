@@ -103,6 +103,21 @@ fn wait_for(flag: &AtomicBool) {
     }
 }
 
+/// Spawns a coroutine that writes `bytes` to `peer` once `flag` is set (by a coroutine about to
+/// block, see [`wait_for`]), and hands `peer` back.
+fn writes_when(
+    flag: &Arc<AtomicBool>,
+    peer: UnixStream,
+    bytes: &'static [u8],
+) -> corun::JoinHandle<UnixStream> {
+    let flag = flag.clone();
+    corun::spawn(move || {
+        wait_for(&flag);
+        (&peer).write_all(bytes).unwrap();
+        peer
+    })
+}
+
 /// This thread's `errno`, as left by the last failed call.
 fn errno() -> i32 {
     std::io::Error::last_os_error()
@@ -208,6 +223,20 @@ fn created_as<T>(
     held.into_iter().for_each(sys_close);
     let reused = got_free && fd_of(&created) == free;
     (created, reused)
+}
+
+/// `libc::connect` of `fd` to `addr`, a `sockaddr_in` or `sockaddr_un`: the result, and errno
+/// if it failed (0 otherwise).
+fn raw_connect<A>(fd: RawFd, addr: &A) -> (libc::c_int, i32) {
+    // SAFETY: `addr` is a valid socket address of its type's size.
+    let r = unsafe {
+        libc::connect(
+            fd,
+            (addr as *const A).cast(),
+            std::mem::size_of::<A>() as libc::socklen_t,
+        )
+    };
+    (r, if r < 0 { errno() } else { 0 })
 }
 
 /// `libc::close`, returning the raw result.
@@ -492,14 +521,7 @@ fn poll_parks_until_one_of_two_sockets_is_ready_and_times_out_not_early() {
         let (a, _a_peer) = UnixStream::pair().unwrap();
         let (b, b_peer) = UnixStream::pair().unwrap();
         let polling = Arc::new(AtomicBool::new(false));
-        let writer = {
-            let polling = polling.clone();
-            corun::spawn(move || {
-                wait_for(&polling);
-                (&b_peer).write_all(b"!").unwrap();
-                b_peer
-            })
-        };
+        let writer = writes_when(&polling, b_peer, b"!");
         let mut fds = [
             libc::pollfd {
                 fd: a.as_raw_fd(),
@@ -581,14 +603,7 @@ fn select_parks_until_its_socket_is_readable() {
             let fd = near.as_raw_fd();
             assert!((fd as usize) < libc::FD_SETSIZE, "descriptor {fd} too high");
             let selecting = Arc::new(AtomicBool::new(false));
-            let writer = {
-                let selecting = selecting.clone();
-                corun::spawn(move || {
-                    wait_for(&selecting);
-                    (&far).write_all(b"?").unwrap();
-                    far
-                })
-            };
+            let writer = writes_when(&selecting, far, b"?");
             selecting.store(true, Ordering::SeqCst);
             let (n, set) = select_read(fd, Duration::from_secs(10));
             assert_eq!((n, set), (1, true), "select after the write");
@@ -1328,17 +1343,7 @@ fn connect_times_out_and_a_second_connect_waits_for_the_first() {
         };
         let set_timeout =
             |ms: u64| set_timeout_option(fd, libc::SO_SNDTIMEO, Duration::from_millis(ms));
-        let connect = || {
-            // SAFETY: a valid `sockaddr_in` of its size.
-            let r = unsafe {
-                libc::connect(
-                    fd,
-                    (&sa as *const libc::sockaddr_in).cast(),
-                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            };
-            (r, if r < 0 { errno() } else { 0 })
-        };
+        let connect = || raw_connect(fd, &sa);
         set_timeout(50);
         let start = Instant::now();
         assert_eq!(connect(), (-1, libc::EINPROGRESS), "the first connect");
@@ -1813,16 +1818,7 @@ fn a_connect_retrying_on_a_full_backlog_ends_when_its_descriptor_is_closed() {
             // SAFETY: a probe socket, closed below.
             let probe =
                 unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0) };
-            let addr = sockaddr_un(&path);
-            // SAFETY: a valid `sockaddr_un` of its size.
-            let r = unsafe {
-                libc::connect(
-                    probe,
-                    (&addr as *const libc::sockaddr_un).cast(),
-                    std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
-                )
-            };
-            let full = r < 0 && errno() == libc::EAGAIN;
+            let full = raw_connect(probe, &sockaddr_un(&path)) == (-1, libc::EAGAIN);
             raw_close(probe);
             if full {
                 break;
@@ -1836,15 +1832,7 @@ fn a_connect_retrying_on_a_full_backlog_ends_when_its_descriptor_is_closed() {
             corun::spawn(move || {
                 let addr = sockaddr_un(&path);
                 connecting.store(true, Ordering::SeqCst);
-                // SAFETY: a valid `sockaddr_un` of its size.
-                let r = unsafe {
-                    libc::connect(
-                        fd,
-                        (&addr as *const libc::sockaddr_un).cast(),
-                        std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
-                    )
-                };
-                (r, if r < 0 { errno() } else { 0 })
+                raw_connect(fd, &addr)
             })
         };
         wait_for(&connecting);
