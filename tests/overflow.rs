@@ -1,5 +1,6 @@
 //! Stack overflow in a coroutine is reported (name, stack size) and aborts the process, for
-//! guarded stacks (a real guard page) and soft-guarded ones (`CORUN_GUARD_PAGES=0`).
+//! guarded stacks (a real guard page: a guard marker, or `mprotect` with `CORUN_GUARD_MARKERS=0`)
+//! and soft-guarded ones (`CORUN_GUARD_PAGES=0`).
 //!
 //! An overflow kills the process, so each case runs in a child: this test binary re-executed
 //! with `--exact overflow_child` and `CORUN_OVERFLOW_CHILD` naming the case.
@@ -121,6 +122,7 @@ fn run_child(case: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, Str
         ])
         .env(CASE_VAR, case)
         .env_remove("CORUN_GUARD_PAGES") // each case sets what it needs
+        .env_remove("CORUN_GUARD_MARKERS")
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -169,6 +171,12 @@ fn assert_reported_overflow(case: &str, env: &[(&str, &str)], name: &str) {
 #[test]
 fn stack_overflow_on_a_guarded_stack_is_reported_and_aborts() {
     assert_reported_overflow("guarded", &[], "deep");
+}
+
+/// The guard page made with `mprotect`, as on kernels before 6.13 (which lack guard markers).
+#[test]
+fn stack_overflow_on_an_mprotect_guarded_stack_is_reported_and_aborts() {
+    assert_reported_overflow("guarded", &[("CORUN_GUARD_MARKERS", "0")], "deep");
 }
 
 #[test]

@@ -1,17 +1,20 @@
-//! Coroutine stacks: carved from large slabs, guarded while the mapping budget lasts, pooled.
+//! Coroutine stacks: carved from large slabs, each with a guard page below it, pooled.
 //!
-//! See DESIGN.md, "Stacks". The problem: a guard page is an `mprotect`ed page, and protecting a
-//! page inside a mapping splits it, so every guarded stack costs two kernel memory mappings
-//! (VMAs). Linux allows 65,530 per process by default (`vm.max_map_count`), so one-mapping-per-
-//! stack designs die near 32k live coroutines. We therefore:
+//! See DESIGN.md, "Stacks". The problem: the classic guard page is an `mprotect`ed page, and
+//! protecting a page inside a mapping splits it, so every guarded stack costs two kernel memory
+//! mappings (VMAs). Linux allows 65,530 per process by default (`vm.max_map_count`), so
+//! one-mapping-per-stack designs die near 32k live coroutines, and the split is costly besides.
+//! We therefore:
 //!
 //! * reserve slabs of [`SLAB_BYTES`] with one `mmap` each (`MAP_NORESERVE`: nothing is committed
 //!   until touched), and cut them into slots `[gap][stack]`, where the gap is one page below the
 //!   stack's lowest usable address;
-//! * turn the gap into a real guard page (`PROT_NONE`) while the process-wide budget lasts (a
-//!   quarter of `vm.max_map_count`, read once at start-up): an overflow there faults and the
+//! * turn the gap into a guard *marker* (`MADV_GUARD_INSTALL`, Linux 6.13): any access faults,
+//!   the mapping is not split, so there is no budget to keep. An overflow there faults and the
 //!   SIGSEGV handler (`coroutine::overflow`) reports it;
-//! * past the budget, leave the gap readable and writable but never used: a *soft guard*. It is
+//! * on older kernels, turn the gap into a `PROT_NONE` page while the process-wide mapping budget
+//!   lasts (a quarter of `vm.max_map_count`, read once);
+//! * past that budget, leave the gap readable and writable but never used: a *soft guard*. It is
 //!   never written by correct code, so it stays the shared zero page (no resident memory), and
 //!   the worker checks a sample of it after every switch-out and all of it when the stack is
 //!   released. A change means the coroutine ran past its limit: the runtime reports a stack
@@ -55,31 +58,53 @@ pub fn page_size() -> usize {
     })
 }
 
-/// How many guard pages the process may create: a quarter of `vm.max_map_count` (each costs up
-/// to two mappings, and the rest of the program needs mappings too), or `CORUN_GUARD_PAGES`.
-fn guard_budget() -> usize {
-    static BUDGET: OnceLock<usize> = OnceLock::new();
-    *BUDGET.get_or_init(|| {
-        let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+/// `vm.max_map_count`, read once.
+fn max_map_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/vm/max_map_count")
             .ok()
             .and_then(|s| s.trim().parse::<usize>().ok())
-            .unwrap_or(65530);
-        // An override may lower the budget, or raise it to at most 3/8 of the mappings (each
-        // guard page costs up to two, so up to 3/4 of them), leaving room for the slabs and the
-        // rest of the program.
-        let default = max_map_count / 4;
-        match std::env::var("CORUN_GUARD_PAGES")
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-        {
-            Some(n) => n.min(max_map_count * 3 / 8),
-            None => default,
-        }
+            .unwrap_or(65530)
     })
 }
 
-/// Guard pages created so far, process-wide.
+/// `CORUN_GUARD_PAGES`, read once: a cap on guard pages of either kind (0 makes every stack
+/// soft-guarded, which is how the tests reach that path).
+fn guard_override() -> Option<usize> {
+    static OVERRIDE: OnceLock<Option<usize>> = OnceLock::new();
+    *OVERRIDE.get_or_init(|| {
+        std::env::var("CORUN_GUARD_PAGES")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    })
+}
+
+/// How many `mprotect` guard pages the process may create: a quarter of `vm.max_map_count` (each
+/// costs up to two mappings, and the rest of the program needs mappings too), or
+/// `CORUN_GUARD_PAGES`, which may raise it to at most 3/8 of the mappings (up to 3/4 of them),
+/// leaving room for the slabs and the rest of the program.
+fn mapping_budget() -> usize {
+    match guard_override() {
+        Some(n) => n.min(max_map_count() * 3 / 8),
+        None => max_map_count() / 4,
+    }
+}
+
+/// Guard pages created so far, process-wide, of either kind (slots live for the process, and so
+/// do their guards).
 static GUARDS_USED: AtomicUsize = AtomicUsize::new(0);
+/// Of those, the ones made with `mprotect` (each costing mappings).
+static MAPPED_GUARDS: AtomicUsize = AtomicUsize::new(0);
+
+/// Takes one unit of a budget counted by `used`, or says it is spent.
+fn take_budget(used: &AtomicUsize, budget: usize) -> bool {
+    if used.fetch_add(1, Ordering::Relaxed) >= budget {
+        used.fetch_sub(1, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
 
 /// Rounds a requested usable size to what the allocator hands out, or explains why it cannot.
 pub fn round_size(requested: usize) -> io::Result<usize> {
@@ -465,10 +490,48 @@ pub(crate) fn trim() {
     }
 }
 
-/// Turns the gap page at `gap` into a guard page if the budget allows.
+/// `MADV_GUARD_INSTALL` (Linux 6.13, `include/uapi/asm-generic/mman-common.h`; the libc crate
+/// does not name it yet): a *lightweight guard region*, a marker in the page tables that makes
+/// any access fault, without splitting the mapping.
+#[cfg(target_os = "linux")]
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Whether the kernel refused `MADV_GUARD_INSTALL` once (older than 6.13), or
+/// `CORUN_GUARD_MARKERS=0` asked not to use it (read once; how the tests reach the old path):
+/// guard pages are then made with `mprotect`, under the mapping budget.
+fn guard_markers_refused() -> &'static std::sync::atomic::AtomicBool {
+    static REFUSED: OnceLock<std::sync::atomic::AtomicBool> = OnceLock::new();
+    REFUSED.get_or_init(|| {
+        let off = std::env::var("CORUN_GUARD_MARKERS").is_ok_and(|v| v.trim() == "0");
+        std::sync::atomic::AtomicBool::new(off)
+    })
+}
+
+/// Turns the gap page at `gap` into a guard page: a guard marker where the kernel has them (no
+/// new mapping, so only `CORUN_GUARD_PAGES` limits them), else a `PROT_NONE` page while the
+/// mapping budget lasts. Returns whether the gap is now a guard page.
 fn try_guard(gap: usize) -> bool {
-    let budget = guard_budget();
-    if GUARDS_USED.fetch_add(1, Ordering::Relaxed) >= budget {
+    if !take_budget(&GUARDS_USED, guard_override().unwrap_or(usize::MAX)) {
+        return false;
+    }
+    #[cfg(target_os = "linux")]
+    if !guard_markers_refused().load(Ordering::Relaxed) {
+        // SAFETY: `gap` is the first page of a slot we carved from our own slab (a private,
+        // writable, anonymous mapping) and own exclusively; nothing lives there. The advice only
+        // marks that page's table entry.
+        let rc =
+            unsafe { libc::madvise(gap as *mut libc::c_void, page_size(), MADV_GUARD_INSTALL) };
+        if rc == 0 {
+            return true;
+        }
+        // EINVAL: advice unknown to this kernel. Anything else (ENOMEM for a page table): try
+        // the old way for this page only.
+        if io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            guard_markers_refused().store(true, Ordering::Relaxed);
+        }
+    }
+    if !take_budget(&MAPPED_GUARDS, mapping_budget()) {
+        // Past the mapping budget: a soft guard.
         GUARDS_USED.fetch_sub(1, Ordering::Relaxed);
         return false;
     }
@@ -478,6 +541,7 @@ fn try_guard(gap: usize) -> bool {
     if rc != 0 {
         // Out of mappings after all (the rest of the program used more than we assumed): fall
         // back to a soft guard rather than failing the spawn.
+        MAPPED_GUARDS.fetch_sub(1, Ordering::Relaxed);
         GUARDS_USED.fetch_sub(1, Ordering::Relaxed);
         return false;
     }
