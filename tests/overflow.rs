@@ -37,6 +37,58 @@ fn recurse_below(limit: usize) -> u64 {
     recurse_below(limit) + u64::from(frame[7])
 }
 
+/// Whether the kernel shows a guard page just below the stack whose top frames are at `top`:
+/// with `CORUN_GUARD_MARKERS=0`, a one-page `PROT_NONE` mapping (`/proc/self/maps`); otherwise a
+/// guard marker, which `/proc/self/pagemap` reports in bit 58 from Linux 6.15 (on 6.13 and 6.14,
+/// which have markers but do not report them, the check is skipped).
+fn gap_is_a_guard(top: usize) -> Result<(), String> {
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    // The gap is the page below the usable stack, which ends within a page above `top`.
+    let lowest = (top - STACK_SIZE - 2 * page) & !(page - 1);
+    let highest = top - STACK_SIZE;
+    if std::env::var("CORUN_GUARD_MARKERS").as_deref() == Ok("0") {
+        let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+        let found = maps.lines().any(|line| {
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+                return false;
+            };
+            let Some((start, end)) = range.split_once('-') else {
+                return false;
+            };
+            let start = usize::from_str_radix(start, 16).unwrap_or(0);
+            let end = usize::from_str_radix(end, 16).unwrap_or(0);
+            perms.starts_with("---") && end - start == page && start >= lowest && start <= highest
+        });
+        return match found {
+            true => Ok(()),
+            false => Err(format!("no PROT_NONE page below the stack (top {top:#x})")),
+        };
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut version = release
+        .split(['.', '-'])
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (version.next().unwrap_or(0), version.next().unwrap_or(0));
+    if (major, minor) < (6, 15) {
+        return Ok(()); // markers exist from 6.13 but pagemap reports them from 6.15
+    }
+    use std::os::unix::fs::FileExt;
+    let pagemap = std::fs::File::open("/proc/self/pagemap").map_err(|e| e.to_string())?;
+    let found = (lowest..=highest).step_by(page).any(|addr| {
+        let mut entry = [0u8; 8];
+        pagemap
+            .read_exact_at(&mut entry, (addr / page * 8) as u64)
+            .is_ok()
+            && u64::from_ne_bytes(entry) & (1 << 58) != 0
+    });
+    match found {
+        true => Ok(()),
+        false => Err(format!("no guard marker below the stack (top {top:#x})")),
+    }
+}
+
 /// The child's side: runs only when re-executed by a parent test, and never returns normally.
 #[test]
 fn overflow_child() {
@@ -48,7 +100,18 @@ fn overflow_child() {
             let handle = corun::Builder::new()
                 .name("deep".into())
                 .stack_size(STACK_SIZE)
-                .spawn(|| recurse_forever(0))
+                .spawn(|| {
+                    // First, that the kernel agrees the gap is a guard (a soft guard would also
+                    // get the overflow reported, from the stack pointer, so the report alone
+                    // does not tell).
+                    let mut marker = 0u8;
+                    let top = black_box(&mut marker) as *mut u8 as usize;
+                    if let Err(why) = gap_is_a_guard(top) {
+                        eprintln!("overflow_child: {why}");
+                        std::process::exit(4);
+                    }
+                    recurse_forever(0)
+                })
                 .unwrap();
             let _ = handle.join();
         }
