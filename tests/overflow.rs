@@ -37,55 +37,61 @@ fn recurse_below(limit: usize) -> u64 {
     recurse_below(limit) + u64::from(frame[7])
 }
 
-/// Whether the kernel shows a guard page just below the stack whose top frames are at `top`:
-/// with `CORUN_GUARD_MARKERS=0`, a one-page `PROT_NONE` mapping (`/proc/self/maps`); otherwise a
-/// guard marker, which `/proc/self/pagemap` reports in bit 58 from Linux 6.15 (on 6.13 and 6.14,
-/// which have markers but do not report them, the check is skipped).
+/// Whether reading the byte at `addr` faults, asked of the kernel (a `write(2)` from it to a
+/// pipe fails with `EFAULT`): true for a guard marker and a `PROT_NONE` page alike, false for a
+/// soft guard, on every kernel.
+fn faults(addr: usize) -> bool {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the kernel checks `addr` itself; the descriptors are ours and closed after.
+    let n = unsafe { libc::write(fds[1], addr as *const libc::c_void, 1) };
+    // SAFETY: closing the pipe we opened.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    n != 1
+}
+
+/// Whether the kernel shows a guard page just below the stack whose top frames are at `top`: a
+/// page that faults, and with `CORUN_GUARD_MARKERS=0` a one-page `PROT_NONE` mapping of its own
+/// (`/proc/self/maps`), so that test knows it ran the `mprotect` way.
 fn gap_is_a_guard(top: usize) -> Result<(), String> {
     // SAFETY: sysconf has no preconditions.
     let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    // The gap is the page below the usable stack, which ends within a page above `top`.
-    let lowest = (top - STACK_SIZE - 2 * page) & !(page - 1);
-    let highest = top - STACK_SIZE;
-    if std::env::var("CORUN_GUARD_MARKERS").as_deref() == Ok("0") {
-        let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
-        let found = maps.lines().any(|line| {
-            let mut fields = line.split_whitespace();
-            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
-                return false;
-            };
-            let Some((start, end)) = range.split_once('-') else {
-                return false;
-            };
-            let start = usize::from_str_radix(start, 16).unwrap_or(0);
-            let end = usize::from_str_radix(end, 16).unwrap_or(0);
-            perms.starts_with("---") && end - start == page && start >= lowest && start <= highest
-        });
-        return match found {
-            true => Ok(()),
-            false => Err(format!("no PROT_NONE page below the stack (top {top:#x})")),
+    // The usable stack ends at the first page boundary above `top`, as long as the frames above
+    // ours (corun's entry) take less than a page: then the gap is exactly here. Were they to
+    // take more, this page would be inside the usable stack, and the check below fails rather
+    // than passes (it could not find an unrelated faulting page, such as the unmapped one below
+    // a slab's first slot).
+    let gap = top.next_multiple_of(page) - STACK_SIZE - page;
+    if !faults(gap) || faults(gap + page) {
+        return Err(format!(
+            "the page below the stack ({gap:#x}, top {top:#x}) is not a guard, or the stack's \
+             bottom faults"
+        ));
+    }
+    if std::env::var("CORUN_GUARD_MARKERS").as_deref() != Ok("0") {
+        return Ok(());
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
+    let own_mapping = maps.lines().any(|line| {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            return false;
         };
-    }
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut version = release
-        .split(['.', '-'])
-        .map(|n| n.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (version.next().unwrap_or(0), version.next().unwrap_or(0));
-    if (major, minor) < (6, 15) {
-        return Ok(()); // markers exist from 6.13 but pagemap reports them from 6.15
-    }
-    use std::os::unix::fs::FileExt;
-    let pagemap = std::fs::File::open("/proc/self/pagemap").map_err(|e| e.to_string())?;
-    let found = (lowest..=highest).step_by(page).any(|addr| {
-        let mut entry = [0u8; 8];
-        pagemap
-            .read_exact_at(&mut entry, (addr / page * 8) as u64)
-            .is_ok()
-            && u64::from_ne_bytes(entry) & (1 << 58) != 0
+        range.split_once('-').is_some_and(|(start, end)| {
+            usize::from_str_radix(start, 16) == Ok(gap)
+                && usize::from_str_radix(end, 16) == Ok(gap + page)
+                && perms.starts_with("---")
+        })
     });
-    match found {
+    match own_mapping {
         true => Ok(()),
-        false => Err(format!("no guard marker below the stack (top {top:#x})")),
+        false => Err(format!(
+            "the guard page at {gap:#x} is not a PROT_NONE mapping"
+        )),
     }
 }
 

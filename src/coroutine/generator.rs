@@ -1,7 +1,8 @@
 //! Lua-style asymmetric coroutines on the caller's thread: [`Generator`].
 //!
-//! A generator runs on its own pooled stack (guarded while the budget lasts, soft-guarded and
-//! checked after each resume past it, like a coroutine's) but never migrates and is never
+//! A generator runs on its own pooled stack (with a guard page, or, on a kernel without guard
+//! markers past the mapping budget, soft-guarded and checked after each resume, like a
+//! coroutine's) but never migrates and is never
 //! scheduled: `resume` switches into it on the calling thread and `Yielder::suspend` switches
 //! back. This is libco's `co_resume`/`co_yield` and Lua's `coroutine.resume`/`yield`. Panics in
 //! the body propagate out of `resume`; dropping a suspended generator unwinds its stack so its
@@ -57,7 +58,7 @@ impl<I, Y> fmt::Debug for Yielder<I, Y> {
 /// ```
 pub struct Generator<I, Y, R> {
     coro: corosensei::Coroutine<I, Y, R, Stack>,
-    /// The stack's gap page, when it is a soft guard (past the guard budget): checked after each
+    /// The stack's gap page, when it is a soft guard (see `stack.rs`): checked after each
     /// resume and when the generator goes, as workers check coroutine stacks.
     soft_gap: Option<usize>,
     stack_size: usize,

@@ -10,7 +10,8 @@
 //! swallow a real segfault. The handler runs on a per-worker alternate stack, because the
 //! faulting stack has no room left.
 //!
-//! Soft-guarded stacks (past the mapping budget, see `stack.rs`) are checked by the worker after
+//! Soft-guarded stacks (see `stack.rs`: older kernels only, past the mapping budget) are checked
+//! by the worker after
 //! each switch; [`report_and_abort`] is the shared way out for both.
 
 use std::sync::Once;

@@ -10,9 +10,12 @@
 //!   until touched), and cut them into slots `[gap][stack]`, where the gap is one page below the
 //!   stack's lowest usable address;
 //! * turn the gap into a guard *marker* (`MADV_GUARD_INSTALL`, Linux 6.13): any access faults,
-//!   the mapping is not split, so there is no budget to keep. An overflow there faults and the
-//!   SIGSEGV handler (`coroutine::overflow`) reports it;
-//! * on older kernels, turn the gap into a `PROT_NONE` page while the process-wide mapping budget
+//!   the mapping is not split, so no mapping budget limits them (only `CORUN_GUARD_PAGES`, if
+//!   set). An overflow there faults and the SIGSEGV handler (`coroutine::overflow`) reports it.
+//!   A marker keeps its page table alive, so a trim that returns a free stack's pages to the
+//!   kernel takes its marker away too, and the stack gets it back when handed out again;
+//! * on older kernels (which answer `EINVAL`; so does a locked mapping), or for a page the kernel
+//!   could not mark, turn the gap into a `PROT_NONE` page while the process-wide mapping budget
 //!   lasts (a quarter of `vm.max_map_count`, read once);
 //! * past that budget, leave the gap readable and writable but never used: a *soft guard*. It is
 //!   never written by correct code, so it stays the shared zero page (no resident memory), and
@@ -144,10 +147,25 @@ pub struct Stack {
     gap: usize,
     /// Top of the usable range (what corosensei asks for on every resume).
     base: usize,
-    /// Whether the gap is a real `PROT_NONE` guard page.
-    guarded: bool,
+    /// How the gap is guarded.
+    guard: Guard,
     /// The pool of its size, where it returns when dropped.
     pool: &'static SizePool,
+}
+
+/// How a stack's gap page is guarded. The order is the order free stacks are handed out in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// A guard marker (`MADV_GUARD_INSTALL`).
+    Marker = 0,
+    /// A `PROT_NONE` page, a mapping of its own.
+    Mapped = 1,
+    /// Nothing: a soft guard, checked by sampling.
+    Soft = 2,
+}
+
+impl Guard {
+    const ALL: [Guard; 3] = [Guard::Marker, Guard::Mapped, Guard::Soft];
 }
 
 // SAFETY: a `Stack` is a unique handle to a range of memory nobody else uses; moving the handle
@@ -172,12 +190,12 @@ impl Stack {
 
     /// Whether an overflow faults (real guard page) rather than being detected by sampling.
     pub fn is_guarded(&self) -> bool {
-        self.guarded
+        self.guard != Guard::Soft
     }
 
     /// Full check when the stack is released: is the whole soft guard still zero?
     pub fn soft_guard_fully_intact(&self) -> bool {
-        self.guarded || soft_guard_fully_intact_at(self.gap)
+        self.is_guarded() || soft_guard_fully_intact_at(self.gap)
     }
 }
 
@@ -193,7 +211,7 @@ pub(crate) fn soft_guard_fully_intact_at(gap: usize) -> bool {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        self.pool.push(self.gap, self.guarded);
+        self.pool.push(self.gap, self.guard);
     }
 }
 
@@ -201,7 +219,9 @@ impl Drop for Stack {
 // mapped read/write for the life of the process: `limit` is the bottom of the gap page, `base`
 // the top of the usable range, both page-aligned (so aligned to STACK_ALIGNMENT), with at least
 // MIN_STACK_SIZE (16 KiB) usable bytes. corosensei asks for a guard page below the stack. Guarded
-// stacks have one. Soft-guarded stacks (past the mapping budget) have a gap page instead, checked
+// stacks have one (a marker or a `PROT_NONE` page; a free stack may lose its marker to a trim, but
+// gets it back before it is handed out). Soft-guarded stacks (kernels without markers, past the
+// mapping budget, or `CORUN_GUARD_PAGES`) have a gap page instead, checked
 // after every switch-out and on release: an overflow into it aborts the process. An overflow that
 // skips the whole gap with a single frame larger than a page is not caught there; see DESIGN.md,
 // "Stacks", for why we accept that rather than refuse to run a million coroutines.
@@ -236,20 +256,22 @@ pub struct SizePool {
     free: Mutex<FreeList>,
 }
 
-/// Free stacks, in two lists so that guarded ones are handed out first: a program that stays
-/// within the guard budget in steady state then only ever runs on guarded stacks, even after a
-/// burst forced some soft-guarded ones into existence.
+/// Free stacks, in one list per kind of guard so that guarded ones are handed out first: a
+/// program that stays within the mapping budget in steady state (kernels without guard markers)
+/// then only ever runs on guarded stacks, even after a burst forced some soft-guarded ones into
+/// existence.
 #[derive(Debug, Default)]
 struct FreeList {
-    guarded: Bucket,
-    soft: Bucket,
+    /// Indexed by [`Guard`].
+    buckets: [Bucket; 3],
     /// Unused tail of the current slab: next slot address and slots left.
     next_slot: usize,
     slots_left: usize,
 }
 
 /// Gap addresses of free stacks. Entries below `clean` have had their pages returned to the
-/// kernel; entries above may be dirty, the most recently freed (warmest) last. The list is a
+/// kernel (and, for guard markers, their marker too: see [`SizePool::discard`]); entries above
+/// may be dirty, the most recently freed (warmest) last. The list is a
 /// stack (pushes and pops at the end), so entries below `low_water` (the shortest it has been
 /// since the last trim) have not been touched since then: those are the cold ones.
 #[derive(Debug, Default)]
@@ -260,11 +282,13 @@ struct Bucket {
 }
 
 impl Bucket {
-    fn pop(&mut self) -> Option<usize> {
+    /// The warmest free stack, and whether it was clean.
+    fn pop(&mut self) -> Option<(usize, bool)> {
         let gap = self.gaps.pop()?;
+        let was_clean = self.gaps.len() < self.clean;
         self.clean = self.clean.min(self.gaps.len());
         self.low_water = self.low_water.min(self.gaps.len());
-        Some(gap)
+        Some((gap, was_clean))
     }
 
     /// Dirty entries untouched since the last trim.
@@ -276,6 +300,30 @@ impl Bucket {
 
     fn dirty(&self) -> usize {
         self.gaps.len() - self.clean
+    }
+}
+
+impl FreeList {
+    fn bucket(&mut self, guard: Guard) -> &mut Bucket {
+        &mut self.buckets[guard as usize]
+    }
+
+    /// The next free stack to hand out (see [`Guard`] for the order), its kind, and whether it
+    /// was clean.
+    fn pop(&mut self) -> Option<(usize, Guard, bool)> {
+        Guard::ALL.into_iter().find_map(|guard| {
+            self.bucket(guard)
+                .pop()
+                .map(|(gap, clean)| (gap, guard, clean))
+        })
+    }
+
+    fn dirty(&self) -> usize {
+        self.buckets.iter().map(Bucket::dirty).sum()
+    }
+
+    fn push(&mut self, gap: usize, guard: Guard) {
+        self.bucket(guard).gaps.push(gap);
     }
 }
 
@@ -301,14 +349,12 @@ impl SizePool {
     }
 
     /// A stack from this pool: a free guarded one, else a free soft-guarded one, else a new slot
-    /// (guarded while the budget lasts).
+    /// (see [`try_guard`]).
     pub fn pop(&'static self) -> io::Result<Stack> {
         let mut free = self.free.lock();
-        if let Some(gap) = free.guarded.pop() {
-            return Ok(self.stack_at(gap, true));
-        }
-        if let Some(gap) = free.soft.pop() {
-            return Ok(self.stack_at(gap, false));
+        if let Some((gap, guard, clean)) = free.pop() {
+            drop(free);
+            return Ok(self.reissue(gap, guard, clean));
         }
         if free.slots_left == 0 {
             let slots = (SLAB_BYTES / self.slot_bytes()).max(1);
@@ -342,28 +388,45 @@ impl SizePool {
         Ok(self.stack_at(gap, try_guard(gap)))
     }
 
-    fn stack_at(&'static self, gap: usize, guarded: bool) -> Stack {
+    /// A free stack taken out of the list, handed out again. A clean one whose guard was a
+    /// marker lost it to the trim (see [`SizePool::discard`]): it gets it back first.
+    fn reissue(&'static self, gap: usize, guard: Guard, clean: bool) -> Stack {
+        let guard = match guard {
+            Guard::Marker if clean => reinstall_marker(gap),
+            other => other,
+        };
+        self.stack_at(gap, guard)
+    }
+
+    fn stack_at(&'static self, gap: usize, guard: Guard) -> Stack {
         Stack {
             gap,
             base: gap + self.slot_bytes(),
-            guarded,
+            guard,
             pool: self,
         }
     }
 
-    /// Moves up to `n` free stacks into `into` under one lock (a cache refilling itself).
+    /// Moves up to `n` (at most [`STACK_CACHE_REFILL`]) free stacks into `into` under one lock (a
+    /// cache refilling itself).
     fn pop_batch(&'static self, into: &mut Vec<Stack>, n: usize) {
-        let mut free = self.free.lock();
-        for _ in 0..n {
-            let stack = match free.guarded.pop() {
-                Some(gap) => self.stack_at(gap, true),
-                None => match free.soft.pop() {
-                    Some(gap) => self.stack_at(gap, false),
-                    None => return,
-                },
-            };
-            into.push(stack);
+        let mut taken = [(0, Guard::Soft, false); STACK_CACHE_REFILL];
+        let n = n.min(taken.len());
+        let mut count = 0;
+        {
+            let mut free = self.free.lock();
+            while count < n {
+                let Some(entry) = free.pop() else { break };
+                taken[count] = entry;
+                count += 1;
+            }
         }
+        // Outside the lock: a reissue may be a system call.
+        into.extend(
+            taken[..count]
+                .iter()
+                .map(|&(gap, guard, clean)| self.reissue(gap, guard, clean)),
+        );
     }
 
     /// Takes back many freed stacks under one lock (a cache spilling over).
@@ -371,29 +434,19 @@ impl SizePool {
         let mut free = self.free.lock();
         for stack in stacks {
             let stack = std::mem::ManuallyDrop::new(stack);
-            let bucket = if stack.guarded {
-                &mut free.guarded
-            } else {
-                &mut free.soft
-            };
-            bucket.gaps.push(stack.gap);
+            free.push(stack.gap, stack.guard);
         }
-        if free.guarded.dirty() + free.soft.dirty() > DIRTY_LIMIT {
+        if free.dirty() > DIRTY_LIMIT {
             EXCESS_DIRTY.store(1, Ordering::Relaxed);
         }
     }
 
     /// Takes a freed stack back. Never returns memory to the kernel here: that is a TLB
     /// shoot-down on every other core, so [`trim`] does it later, in batches, off the hot path.
-    fn push(&self, gap: usize, guarded: bool) {
+    fn push(&self, gap: usize, guard: Guard) {
         let mut free = self.free.lock();
-        let bucket = if guarded {
-            &mut free.guarded
-        } else {
-            &mut free.soft
-        };
-        bucket.gaps.push(gap);
-        if free.guarded.dirty() + free.soft.dirty() > DIRTY_LIMIT {
+        free.push(gap, guard);
+        if free.dirty() > DIRTY_LIMIT {
             EXCESS_DIRTY.store(1, Ordering::Relaxed);
         }
     }
@@ -403,15 +456,12 @@ impl SizePool {
     /// trims) stay dirty: dropping their pages would only make the next spawn fault them back.
     /// Returns whether dirty stacks remain beyond the limit (to be looked at next time).
     fn trim(&self) -> bool {
-        for guarded in [false, true] {
+        // Soft-guarded stacks first, as before markers: they are handed out last.
+        for guard in Guard::ALL.into_iter().rev() {
             let batch = {
                 let mut free = self.free.lock();
-                let excess = (free.guarded.dirty() + free.soft.dirty()).saturating_sub(DIRTY_LIMIT);
-                let bucket = if guarded {
-                    &mut free.guarded
-                } else {
-                    &mut free.soft
-                };
+                let excess = free.dirty().saturating_sub(DIRTY_LIMIT);
+                let bucket = free.bucket(guard);
                 let take = excess.min(bucket.cold_dirty());
                 let start = bucket.clean;
                 let batch = bucket.gaps.drain(start..start + take).collect::<Vec<_>>();
@@ -421,13 +471,9 @@ impl SizePool {
                 }
                 batch
             };
-            self.discard(&batch);
+            self.discard(&batch, guard);
             let mut free = self.free.lock();
-            let bucket = if guarded {
-                &mut free.guarded
-            } else {
-                &mut free.soft
-            };
+            let bucket = free.bucket(guard);
             // Meanwhile pops may have eaten into the list; the batch goes back just above what is
             // still known clean.
             let at = bucket.clean.min(bucket.gaps.len());
@@ -435,31 +481,42 @@ impl SizePool {
             bucket.clean = at + batch.len();
             bucket.low_water = bucket.gaps.len();
         }
-        let free = self.free.lock();
-        free.guarded.dirty() + free.soft.dirty() > DIRTY_LIMIT
+        self.free.lock().dirty() > DIRTY_LIMIT
     }
 
-    /// `MADV_DONTNEED` on the usable part of the stacks at `gaps`, merging adjacent slots into one
-    /// call (one shoot-down) per run.
-    fn discard(&self, gaps: &[usize]) {
+    /// `MADV_DONTNEED` on the stacks at `gaps`, merging adjacent slots into one call (one
+    /// shoot-down) per run.
+    ///
+    /// Stacks guarded by markers lose their markers first (one `MADV_GUARD_REMOVE` per run), and
+    /// get them back when handed out again ([`SizePool::reissue`]). A marker lives in a page
+    /// table, and a page table that holds one is never empty, so the kernel could not free the
+    /// page tables of a burst's stacks: about 130 MiB per million stacks, kept for the life of
+    /// the process (measured: `VmPTE` after a million-coroutine burst, 133 MB with markers kept
+    /// against 4.5 MB with `mprotect` guards).
+    fn discard(&self, gaps: &[usize], guard: Guard) {
         let mut sorted = gaps.to_vec();
         sorted.sort_unstable();
         let slot = self.slot_bytes();
-        let page = page_size();
         let mut i = 0;
         while i < sorted.len() {
             let mut j = i;
             while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + slot {
                 j += 1;
             }
-            // From the first stack's usable memory to the end of the last slot. The gap pages in
-            // between are either guard pages (nothing to drop) or untouched soft guards (zero
-            // either way), so dropping them too changes nothing.
-            let start = sorted[i] + page;
+            // The whole run, gaps included: `PROT_NONE` gaps have nothing to drop, soft ones are
+            // untouched (zero either way), and markers are gone by then.
+            let start = sorted[i];
             let len = sorted[j] + slot - start;
-            // SAFETY: the range covers free stacks of this pool (taken out of the free list, so
-            // nobody uses them) and the gaps between them, all inside one of our slabs.
-            // MADV_DONTNEED on private anonymous memory only drops pages.
+            #[cfg(target_os = "linux")]
+            if guard == Guard::Marker {
+                // SAFETY: the range covers free stacks of this pool (taken out of the free list,
+                // so nobody uses them) and their gaps, all inside one of our slabs; the advice
+                // only removes guard markers.
+                let rc =
+                    unsafe { libc::madvise(start as *mut libc::c_void, len, MADV_GUARD_REMOVE) };
+                debug_assert_eq!(rc, 0, "removing the markers of free stacks failed");
+            }
+            // SAFETY: as above. MADV_DONTNEED on private anonymous memory only drops pages.
             let rc = unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) };
             debug_assert_eq!(rc, 0, "madvise over free stacks failed");
             i = j + 1;
@@ -495,6 +552,9 @@ pub(crate) fn trim() {
 /// any access fault, without splitting the mapping.
 #[cfg(target_os = "linux")]
 const MADV_GUARD_INSTALL: libc::c_int = 102;
+/// `MADV_GUARD_REMOVE`: takes the markers of a range away, leaving its pages alone.
+#[cfg(target_os = "linux")]
+const MADV_GUARD_REMOVE: libc::c_int = 103;
 
 /// Whether the kernel refused `MADV_GUARD_INSTALL` once (older than 6.13), or
 /// `CORUN_GUARD_MARKERS=0` asked not to use it (read once; how the tests reach the old path):
@@ -509,11 +569,34 @@ fn guard_markers_refused() -> &'static std::sync::atomic::AtomicBool {
 
 /// Turns the gap page at `gap` into a guard page: a guard marker where the kernel has them (no
 /// new mapping, so only `CORUN_GUARD_PAGES` limits them), else a `PROT_NONE` page while the
-/// mapping budget lasts. Returns whether the gap is now a guard page.
-fn try_guard(gap: usize) -> bool {
+/// mapping budget lasts, else nothing (a soft guard).
+fn try_guard(gap: usize) -> Guard {
     if !take_budget(&GUARDS_USED, guard_override().unwrap_or(usize::MAX)) {
-        return false;
+        return Guard::Soft;
     }
+    if install_marker(gap) {
+        return Guard::Marker;
+    }
+    let guard = protect(gap);
+    if guard == Guard::Soft {
+        GUARDS_USED.fetch_sub(1, Ordering::Relaxed);
+    }
+    guard
+}
+
+/// Puts back the marker a trim took from the free stack at `gap` (its guard page was counted
+/// when the slot was carved). Should the kernel refuse now, the `mprotect` way, or a soft guard.
+fn reinstall_marker(gap: usize) -> Guard {
+    if install_marker(gap) {
+        Guard::Marker
+    } else {
+        protect(gap)
+    }
+}
+
+/// Installs a guard marker on the page at `gap`, unless markers are refused; returns whether it
+/// did.
+fn install_marker(gap: usize) -> bool {
     #[cfg(target_os = "linux")]
     if !guard_markers_refused().load(Ordering::Relaxed) {
         // SAFETY: `gap` is the first page of a slot we carved from our own slab (a private,
@@ -524,28 +607,32 @@ fn try_guard(gap: usize) -> bool {
         if rc == 0 {
             return true;
         }
-        // EINVAL: advice unknown to this kernel. Anything else (ENOMEM for a page table): try
-        // the old way for this page only.
+        // EINVAL: advice unknown to this kernel (or a mapping it will not mark, such as a locked
+        // one after `mlockall(MCL_FUTURE)`): not asked again. Anything else (ENOMEM for a page
+        // table): the old way for this page only.
         if io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
             guard_markers_refused().store(true, Ordering::Relaxed);
         }
     }
+    false
+}
+
+/// Makes the page at `gap` `PROT_NONE` if the mapping budget allows: [`Guard::Mapped`], else
+/// [`Guard::Soft`].
+fn protect(gap: usize) -> Guard {
     if !take_budget(&MAPPED_GUARDS, mapping_budget()) {
-        // Past the mapping budget: a soft guard.
-        GUARDS_USED.fetch_sub(1, Ordering::Relaxed);
-        return false;
+        return Guard::Soft;
     }
     // SAFETY: `gap` is the first page of a slot we carved from our own slab and own exclusively;
     // nothing lives there.
     let rc = unsafe { libc::mprotect(gap as *mut libc::c_void, page_size(), libc::PROT_NONE) };
     if rc != 0 {
-        // Out of mappings after all (the rest of the program used more than we assumed): fall
-        // back to a soft guard rather than failing the spawn.
+        // Out of mappings after all (the rest of the program used more than we assumed): a soft
+        // guard rather than a failed spawn.
         MAPPED_GUARDS.fetch_sub(1, Ordering::Relaxed);
-        GUARDS_USED.fetch_sub(1, Ordering::Relaxed);
-        return false;
+        return Guard::Soft;
     }
-    true
+    Guard::Mapped
 }
 
 /// A cache of free stacks of one size in front of the shared pool: one per worker, and one per
@@ -641,9 +728,75 @@ mod tests {
     fn count_free(pool: &SizePool) -> (usize, usize) {
         let free = pool.free.lock();
         (
-            free.guarded.gaps.len() + free.soft.gaps.len(),
-            free.guarded.dirty() + free.soft.dirty(),
+            free.buckets.iter().map(|b| b.gaps.len()).sum(),
+            free.dirty(),
         )
+    }
+
+    /// Whether reading the byte at `addr` faults, asked of the kernel (a `write(2)` from it to a
+    /// pipe fails with `EFAULT`) rather than by touching it.
+    fn faults(addr: usize) -> bool {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: the kernel checks `addr` itself; the descriptors are ours and closed after.
+        let n = unsafe { libc::write(fds[1], addr as *const libc::c_void, 1) };
+        let err = std::io::Error::last_os_error().raw_os_error();
+        // SAFETY: closing the pipe we opened.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        match n {
+            1 => false,
+            _ => {
+                assert_eq!(err, Some(libc::EFAULT), "write from {addr:#x}");
+                true
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_stack_has_a_guard_page_a_marker_where_the_kernel_has_them() {
+        let pool = private_pool(3);
+        let stack = pool.pop().unwrap();
+        assert!(stack.is_guarded());
+        assert!(faults(stack.gap), "the gap of a guarded stack can be read");
+        assert!(!faults(stack.gap + page_size()), "the usable stack faults");
+        if !guard_markers_refused().load(Ordering::Relaxed) {
+            assert_eq!(stack.guard, Guard::Marker);
+        }
+    }
+
+    #[test]
+    fn a_trimmed_stack_loses_its_marker_while_free_and_gets_it_back() {
+        let pool = private_pool(4);
+        let stacks: Vec<Stack> = (0..DIRTY_LIMIT + 100)
+            .map(|_| pool.pop().unwrap())
+            .collect();
+        if stacks[0].guard != Guard::Marker {
+            return; // a kernel without markers: nothing to take away
+        }
+        drop(stacks);
+        pool.trim();
+        pool.trim(); // the cold excess is discarded now, markers first
+        let clean: Vec<usize> = {
+            let mut free = pool.free.lock();
+            let bucket = free.bucket(Guard::Marker);
+            assert!(bucket.clean >= 100, "only {} trimmed", bucket.clean);
+            bucket.gaps[..bucket.clean].to_vec()
+        };
+        assert!(
+            clean.iter().all(|&gap| !faults(gap)),
+            "a trimmed free stack kept its marker (and its page table)"
+        );
+        let all: Vec<Stack> = (0..DIRTY_LIMIT + 100)
+            .map(|_| pool.pop().unwrap())
+            .collect();
+        for stack in &all {
+            assert!(faults(stack.gap), "a reissued stack has no guard");
+            assert_eq!(stack.guard, Guard::Marker);
+        }
     }
 
     #[test]
@@ -670,7 +823,7 @@ mod tests {
             .collect();
         assert_eq!(again, gaps, "every stack comes back exactly once");
         for gap in again {
-            pool.push(gap, true);
+            pool.push(gap, Guard::Marker);
         }
     }
 
@@ -680,13 +833,19 @@ mod tests {
         let total = DIRTY_LIMIT + 2000;
         drop((0..total).map(|_| pool.pop().unwrap()).collect::<Vec<_>>());
         {
-            // Both free lists in play, as after a burst past the guard budget: move half of the
-            // slots to the soft list (they are real slots of this pool, so trimming them is
-            // valid; in a test process the budget is never used up).
+            // Two free lists in play, as after a burst past the mapping budget: move half of
+            // the slots to the soft list (they are real slots of this pool, so trimming them is
+            // valid; in a test process the budget is never used up). Their markers stay, but
+            // these stacks are only taken and given back, never run or checked.
             let mut free = pool.free.lock();
-            let half = free.guarded.gaps.split_off(total / 2);
-            free.guarded.clean = 0;
-            free.soft.gaps.extend(half);
+            let guarded = free
+                .buckets
+                .iter()
+                .position(|b| !b.gaps.is_empty())
+                .unwrap();
+            let half = free.buckets[guarded].gaps.split_off(total / 2);
+            free.buckets[guarded].clean = 0;
+            free.bucket(Guard::Soft).gaps.extend(half);
         }
         std::thread::scope(|s| {
             for _ in 0..3 {
@@ -707,10 +866,9 @@ mod tests {
         });
         let gaps: HashSet<usize> = {
             let free = pool.free.lock();
-            free.guarded
-                .gaps
+            free.buckets
                 .iter()
-                .chain(free.soft.gaps.iter())
+                .flat_map(|b| b.gaps.iter())
                 .copied()
                 .collect()
         };
