@@ -121,6 +121,66 @@ fn overflow_child() {
                 .unwrap();
             let _ = handle.join();
         }
+        "guarded-generator" => {
+            // On this plain thread: nothing but the generator itself tells the handler whose
+            // guard page it is.
+            let mut deep = corun::Generator::<(), u64, ()>::with_stack_size(STACK_SIZE, |y, ()| {
+                y.suspend(recurse_forever(0));
+            })
+            .unwrap();
+            let _ = deep.resume(());
+        }
+        "guarded-generator-in-coroutine" => {
+            // Inside a coroutine, whose own guard page is elsewhere.
+            let handle = corun::Builder::new()
+                .name("holds-a-generator".into())
+                .spawn(|| {
+                    let mut deep =
+                        corun::Generator::<(), u64, ()>::with_stack_size(STACK_SIZE, |y, ()| {
+                            y.suspend(recurse_forever(0));
+                        })
+                        .unwrap();
+                    let _ = deep.resume(());
+                })
+                .unwrap();
+            let _ = handle.join();
+        }
+        "guarded-generator-that-yields" => {
+            // The generator's body switches the coroutine out until it resumes on another worker,
+            // then overflows: what the handler needs must have moved with the coroutine.
+            let busy: Vec<_> = (0..8)
+                .map(|_| {
+                    corun::spawn(|| {
+                        for _ in 0..200_000 {
+                            corun::yield_now();
+                        }
+                    })
+                })
+                .collect();
+            let handle = corun::Builder::new()
+                .name("holds-a-generator".into())
+                .spawn(|| {
+                    let mut deep =
+                        corun::Generator::<(), u64, ()>::with_stack_size(STACK_SIZE, |y, ()| {
+                            let started_on = std::thread::current().id();
+                            for _ in 0..200_000 {
+                                corun::yield_now();
+                                if std::thread::current().id() != started_on {
+                                    break;
+                                }
+                            }
+                            if std::thread::current().id() == started_on {
+                                eprintln!("overflow_child: the coroutine never moved");
+                            }
+                            y.suspend(recurse_forever(0));
+                        })
+                        .unwrap();
+                    let _ = deep.resume(());
+                })
+                .unwrap();
+            let _ = handle.join();
+            busy.into_iter().for_each(|b| drop(b.join()));
+        }
         "soft" => {
             // Every stack is soft-guarded (`CORUN_GUARD_PAGES=0` in our environment). The check
             // runs after the coroutine switches out, so overflow a little way into the gap page
@@ -246,6 +306,21 @@ fn stack_overflow_on_a_guarded_stack_is_reported_and_aborts() {
 #[test]
 fn stack_overflow_on_an_mprotect_guarded_stack_is_reported_and_aborts() {
     assert_reported_overflow("guarded", &[("CORUN_GUARD_MARKERS", "0")], "deep");
+}
+
+#[test]
+fn stack_overflow_in_a_guarded_generator_is_reported_and_aborts() {
+    assert_reported_overflow("guarded-generator", &[], "Generator");
+}
+
+#[test]
+fn stack_overflow_in_a_guarded_generator_inside_a_coroutine_is_reported_and_aborts() {
+    assert_reported_overflow("guarded-generator-in-coroutine", &[], "Generator");
+}
+
+#[test]
+fn stack_overflow_in_a_guarded_generator_whose_body_yields_is_reported_and_aborts() {
+    assert_reported_overflow("guarded-generator-that-yields", &[], "Generator");
 }
 
 #[test]

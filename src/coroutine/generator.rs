@@ -8,6 +8,7 @@
 //! the body propagate out of `resume`; dropping a suspended generator unwinds its stack so its
 //! destructors run.
 
+use super::overflow;
 use super::stack::{self, Stack};
 use std::fmt;
 use std::marker::PhantomData;
@@ -83,6 +84,11 @@ impl<I: 'static, Y: 'static, R: 'static> Generator<I, Y, R> {
         body: impl FnOnce(&Yielder<I, Y>, I) -> R + 'static,
     ) -> std::io::Result<Self> {
         let stack = Stack::new(stack::round_size(bytes)?)?;
+        if stack.is_guarded() {
+            // An overflow faults in the guard page, on whatever stack this thread has for
+            // signals: make sure there is one, and our handler to run on it.
+            overflow::prepare_for_generators();
+        }
         let soft_gap = (!stack.is_guarded()).then(|| stack.guard_range().0);
         let stack_size = stack.size();
         let coro = corosensei::Coroutine::with_stack(
@@ -126,19 +132,8 @@ impl<I, Y, R> Generator<I, Y, R> {
 
     #[cold]
     fn report_overflow(&self) -> ! {
-        const NAME: &str = "Generator";
-        let (guard_lo, guard_hi) = self
-            .soft_gap
-            .map_or((0, 0), |gap| (gap, gap + stack::page_size()));
-        super::overflow::report_and_abort(&super::overflow::Running {
-            guard_lo,
-            guard_hi,
-            soft: true,
-            id: 0,
-            stack_size: self.stack_size,
-            name_ptr: NAME.as_ptr(),
-            name_len: NAME.len(),
-        })
+        let gap = self.soft_gap.unwrap_or(0);
+        overflow::report_and_abort(&overflow::generator_report(gap, self.stack_size, true))
     }
 
     /// Whether the body has returned.

@@ -2,19 +2,65 @@
 //!
 //! While a worker resumes a coroutine, the coroutine is reachable from the thread's context
 //! (`coroutine::running_for_signal`: one thread-local load and plain reads of immutable task
-//! fields). A fault inside the guard page of the coroutine running on the faulting thread is an
-//! overflow, and so is any fault taken while the stack pointer is below that coroutine's stack
-//! (a soft-guarded stack that ran past its gap): the handler writes one line with
-//! `write(2)` (async-signal-safe, no allocation) and aborts. Any other fault is passed to the
-//! handler that was installed before ours (std's own, or the default action), so we never
-//! swallow a real segfault. The handler runs on a per-worker alternate stack, because the
-//! faulting stack has no room left.
+//! fields). A fault inside the gap page of any of our stacks is an overflow
+//! (`stack::stack_overflowed_at` looks the address up in the slabs, which are recorded for this
+//! and never unmapped): of the running coroutine if it is its gap, else of a generator, which no
+//! worker publishes (nothing else runs on a stack that is not the running coroutine's). So is any
+//! fault taken while the stack pointer is below the running coroutine's stack (a soft-guarded
+//! stack that ran past its gap). The handler writes one line with `write(2)` (async-signal-safe,
+//! no allocation) and aborts. Any other fault is passed to the handler that was installed before
+//! ours (std's own, or the default action), so we never swallow a real segfault. The handler runs
+//! on an alternate signal stack, because the faulting stack has no room left: each worker's own,
+//! and on a plain thread that makes a guarded generator, std's (or ours, if it has none).
 //!
 //! Soft-guarded stacks (see `stack.rs`: older kernels only, past the mapping budget) are checked
 //! by the worker after
 //! each switch; [`report_and_abort`] is the shared way out for both.
 
 use std::sync::Once;
+
+thread_local! {
+    /// Whether [`prepare_for_generators`] has looked at this thread, and the alternate signal
+    /// stack it gave the thread if it had none.
+    static PREPARED: std::cell::RefCell<Option<Option<AltStack>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes an overflow of a generator's stack on this thread reportable: installs the handlers
+/// (once per process) and, once per thread, gives the thread an alternate signal stack if it has
+/// none (the handler cannot run on the stack that overflowed). Threads that std started, and
+/// workers, have one already; a thread that C code started may not.
+pub(crate) fn prepare_for_generators() {
+    install_handlers();
+    let _ = PREPARED.try_with(|prepared| {
+        let mut prepared = prepared.borrow_mut();
+        if prepared.is_none() {
+            *prepared = Some((!has_alt_stack()).then(AltStack::new));
+        }
+    });
+}
+
+/// Whether this thread has an alternate signal stack.
+fn has_alt_stack() -> bool {
+    // SAFETY: a query only (no new stack); `old` is written by the kernel.
+    unsafe {
+        let mut old: libc::stack_t = std::mem::zeroed();
+        libc::sigaltstack(std::ptr::null(), &mut old) == 0 && old.ss_flags & libc::SS_DISABLE == 0
+    }
+}
+
+/// What a report says about a generator's stack (generators have no id or name of their own).
+pub(crate) fn generator_report(gap: usize, stack_size: usize, soft: bool) -> Running {
+    const NAME: &str = "Generator";
+    Running {
+        guard_lo: gap,
+        guard_hi: gap + crate::coroutine::stack::page_size(),
+        soft,
+        id: 0,
+        stack_size,
+        name_ptr: NAME.as_ptr(),
+        name_len: NAME.len(),
+    }
+}
 
 /// What an overflow report says about the coroutine: plain integers and a borrowed name.
 #[derive(Clone, Copy)]
@@ -40,6 +86,12 @@ const ALT_STACK_SIZE: usize = 64 * 1024;
 /// Installs the process-wide handlers (once) and an alternate signal stack for this thread.
 /// Returns a guard that removes the alternate stack when the worker exits.
 pub(crate) fn install_for_this_thread() -> AltStack {
+    install_handlers();
+    AltStack::new()
+}
+
+/// Installs the process-wide handlers, once.
+fn install_handlers() {
     INSTALL.call_once(|| {
         // SAFETY: runs once, before any worker resumes a coroutine, so nobody reads the
         // PREVIOUS_* statics concurrently with these writes (readers run later, in the handler,
@@ -64,7 +116,6 @@ pub(crate) fn install_for_this_thread() -> AltStack {
             );
         }
     });
-    AltStack::new()
 }
 
 /// A per-thread alternate signal stack, removed on drop.
@@ -132,7 +183,16 @@ extern "C" fn handler(signum: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers; `si_addr` is the fault
     // address for SIGSEGV and SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
-    if let Some(running) = crate::coroutine::running_for_signal() {
+    let running = crate::coroutine::running_for_signal();
+    // A fault in the gap page of any of our stacks: the running coroutine's, or else a
+    // generator's (nothing else runs on a stack that is not the running coroutine's).
+    if let Some((gap, stack_size)) = crate::coroutine::stack::stack_overflowed_at(addr) {
+        match running {
+            Some(running) if running.guard_lo == gap => report_and_abort(&running),
+            _ => report_and_abort(&generator_report(gap, stack_size, false)),
+        }
+    }
+    if let Some(running) = running {
         // Ours if the fault is in the guard page, or if the stack pointer is already below the
         // stack's limit: a soft-guarded stack overflowed past its gap and the fault happened
         // further down (in a neighbour's guard page, or outside the slab).

@@ -380,6 +380,7 @@ impl SizePool {
             }
             free.next_slot = addr as usize;
             free.slots_left = slots;
+            record_slab(addr as usize, bytes, self.slot_bytes(), self.size);
         }
         let gap = free.next_slot;
         free.next_slot += self.slot_bytes();
@@ -545,6 +546,64 @@ pub(crate) fn trim() {
     if !still_excess {
         EXCESS_DIRTY.store(0, Ordering::Relaxed);
     }
+}
+
+/// Slabs recorded for the SIGSEGV handler ([`stack_overflowed_at`]): 4,096 of them cover 128 GiB of
+/// stacks (about two million of the default size); slabs past that are not recorded, and an
+/// overflow into one of their gaps is reported only when it is the running coroutine's.
+const SLAB_RECORDS: usize = 4096;
+
+/// One slab, for the handler: where it starts and ends, the bytes of each slot, and the usable
+/// bytes of each stack. Written once, before [`SLABS_RECORDED`] publishes it.
+struct SlabRecord {
+    start: AtomicUsize,
+    end: AtomicUsize,
+    slot: AtomicUsize,
+    size: AtomicUsize,
+}
+
+static SLABS: [SlabRecord; SLAB_RECORDS] = [const {
+    SlabRecord {
+        start: AtomicUsize::new(0),
+        end: AtomicUsize::new(0),
+        slot: AtomicUsize::new(0),
+        size: AtomicUsize::new(0),
+    }
+}; SLAB_RECORDS];
+/// How many of [`SLABS`] are written (release: a record is complete before it is counted).
+static SLABS_RECORDED: AtomicUsize = AtomicUsize::new(0);
+/// Serialises the writers (one per new slab, so rare); the handler only reads.
+static RECORDING: Mutex<()> = Mutex::new(());
+
+fn record_slab(start: usize, len: usize, slot: usize, size: usize) {
+    let _recording = RECORDING.lock();
+    let n = SLABS_RECORDED.load(Ordering::Relaxed);
+    let Some(record) = SLABS.get(n) else { return };
+    record.start.store(start, Ordering::Relaxed);
+    record.end.store(start + len, Ordering::Relaxed);
+    record.slot.store(slot, Ordering::Relaxed);
+    record.size.store(size, Ordering::Relaxed);
+    SLABS_RECORDED.store(n + 1, Ordering::Release);
+}
+
+/// For the SIGSEGV handler: if `addr` lies in the gap page of one of our stacks, that gap's
+/// address and the stack's usable size. Nothing but an overflow touches a gap, so a fault there
+/// is one, whichever stack it belongs to: a generator's included, which no worker publishes.
+/// Async-signal-safe: atomic loads over a static array.
+pub(crate) fn stack_overflowed_at(addr: usize) -> Option<(usize, usize)> {
+    let n = SLABS_RECORDED.load(Ordering::Acquire);
+    SLABS[..n.min(SLAB_RECORDS)].iter().find_map(|record| {
+        let (start, end) = (
+            record.start.load(Ordering::Relaxed),
+            record.end.load(Ordering::Relaxed),
+        );
+        if addr < start || addr >= end {
+            return None;
+        }
+        let slot = record.slot.load(Ordering::Relaxed);
+        let gap = addr - (addr - start) % slot;
+        (addr < gap + page_size()).then(|| (gap, record.size.load(Ordering::Relaxed)))
+    })
 }
 
 /// `MADV_GUARD_INSTALL` (Linux 6.13, `include/uapi/asm-generic/mman-common.h`; the libc crate
