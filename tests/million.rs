@@ -47,6 +47,9 @@ fn kernel_frees_empty_page_tables() -> bool {
         )
     };
     assert_ne!(addr, libc::MAP_FAILED);
+    // SAFETY: advice about our own mapping: small pages, so each touch needs a page table even
+    // where transparent huge pages are `always`.
+    unsafe { libc::madvise(addr, len, libc::MADV_NOHUGEPAGE) };
     for offset in (0..len).step_by(2 << 20) {
         // SAFETY: inside the mapping, which is writable.
         unsafe { std::ptr::write_volatile(addr.cast::<u8>().add(offset), 1) };

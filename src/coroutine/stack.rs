@@ -378,6 +378,12 @@ impl SizePool {
                     format!("cannot reserve {bytes} bytes for coroutine stacks: {err}"),
                 ));
             }
+            // No transparent huge pages: a stack touches a page or two at the top of each slot,
+            // and a huge page would commit 2 MiB for some thirty of them (markers and
+            // `mprotect` guards prevent huge pages anyway; soft-guarded slabs would get them
+            // on kernels set to `always`).
+            // SAFETY: advice about our own new mapping; it changes no contents.
+            unsafe { libc::madvise(addr, bytes, libc::MADV_NOHUGEPAGE) };
             free.next_slot = addr as usize;
             free.slots_left = slots;
             record_slab(addr as usize, bytes, self.slot_bytes(), self.size);
@@ -647,10 +653,13 @@ fn try_guard(gap: usize) -> Guard {
 /// when the slot was carved). Should the kernel refuse now, the `mprotect` way, or a soft guard.
 fn reinstall_marker(gap: usize) -> Guard {
     if install_marker(gap) {
-        Guard::Marker
-    } else {
-        protect(gap)
+        return Guard::Marker;
     }
+    let guard = protect(gap);
+    if guard == Guard::Soft {
+        GUARDS_USED.fetch_sub(1, Ordering::Relaxed); // no guard page any more
+    }
+    guard
 }
 
 /// Installs a guard marker on the page at `gap`, unless markers are refused; returns whether it
@@ -849,8 +858,13 @@ mod tests {
             clean.iter().all(|&gap| !faults(gap)),
             "a trimmed free stack kept its marker (and its page table)"
         );
+        // Half one at a time, half through a cache (which refills itself in batches).
+        let mut cache = StackCache::new(pool);
         let all: Vec<Stack> = (0..DIRTY_LIMIT + 100)
-            .map(|_| pool.pop().unwrap())
+            .map(|i| match i % 2 {
+                0 => pool.pop().unwrap(),
+                _ => cache.take(pool.size).unwrap(),
+            })
             .collect();
         for stack in &all {
             assert!(faults(stack.gap), "a reissued stack has no guard");
@@ -872,17 +886,17 @@ mod tests {
         let (free, dirty) = count_free(pool);
         assert_eq!(free, DIRTY_LIMIT + 500);
         assert!(dirty <= DIRTY_LIMIT, "{dirty} dirty after trimming");
-        let again: HashSet<usize> = (0..DIRTY_LIMIT + 500)
+        let again: Vec<(usize, Guard)> = (0..DIRTY_LIMIT + 500)
             .map(|_| {
-                let s = pool.pop().unwrap();
-                let gap = s.gap;
-                std::mem::forget(s); // keep them out of the pool while counting
-                gap
+                let s = std::mem::ManuallyDrop::new(pool.pop().unwrap());
+                (s.gap, s.guard) // kept out of the pool while counting
             })
             .collect();
-        assert_eq!(again, gaps, "every stack comes back exactly once");
-        for gap in again {
-            pool.push(gap, Guard::Marker);
+        let again_gaps: HashSet<usize> = again.iter().map(|&(gap, _)| gap).collect();
+        assert_eq!(again_gaps.len(), again.len(), "a stack came back twice");
+        assert_eq!(again_gaps, gaps, "every stack comes back exactly once");
+        for (gap, guard) in again {
+            pool.push(gap, guard);
         }
     }
 
