@@ -2,9 +2,9 @@
 //!
 //! A generator runs on its own pooled stack (with a guard page, or, on a kernel without guard
 //! markers past the mapping budget, soft-guarded and checked after each resume, like a
-//! coroutine's) but never migrates and is never
-//! scheduled: `resume` switches into it on the calling thread and `Yielder::suspend` switches
-//! back. This is libco's `co_resume`/`co_yield` and Lua's `coroutine.resume`/`yield`. Panics in
+//! coroutine's) but is never scheduled: `resume` switches into it on the calling thread and
+//! `Yielder::suspend` switches back (it moves between threads only with a coroutine that holds
+//! it). This is libco's `co_resume`/`co_yield` and Lua's `coroutine.resume`/`yield`. Panics in
 //! the body propagate out of `resume`; dropping a suspended generator unwinds its stack so its
 //! destructors run.
 

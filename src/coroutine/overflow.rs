@@ -14,8 +14,7 @@
 //! and on a plain thread that makes a guarded generator, std's (or ours, if it has none).
 //!
 //! Soft-guarded stacks (see `stack.rs`: older kernels only, past the mapping budget) are checked
-//! by the worker after
-//! each switch; [`report_and_abort`] is the shared way out for both.
+//! by the worker after each switch; [`report_and_abort`] is the shared way out for both.
 
 use std::sync::Once;
 
